@@ -1,0 +1,1 @@
+"""The versioned KPI catalogue: definitions, versions, releases, code lists and sets."""

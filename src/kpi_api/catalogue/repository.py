@@ -1,0 +1,197 @@
+"""Catalogue queries: the only place that knows the catalogue's tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from kpi_api.catalogue.models import (
+    CodeList,
+    Kpi,
+    KpiSet,
+    KpiVersion,
+    KpiVersionWorkField,
+    LifeDomain,
+    Release,
+    ReleaseKpi,
+    WorkField,
+)
+
+
+def current_release(session: Session) -> Release | None:
+    return session.scalar(select(Release).order_by(Release.sequence.desc()).limit(1))
+
+
+def get_release(session: Session, release_id: str) -> Release | None:
+    return session.get(Release, release_id)
+
+
+def previous_release(session: Session, release: Release) -> Release | None:
+    return session.scalar(
+        select(Release)
+        .where(Release.sequence < release.sequence)
+        .order_by(Release.sequence.desc())
+        .limit(1)
+    )
+
+
+def list_releases(
+    session: Session, *, limit: int, before_sequence: int | None
+) -> Sequence[Release]:
+    stmt = select(Release).order_by(Release.sequence.desc()).limit(limit)
+    if before_sequence is not None:
+        stmt = stmt.where(Release.sequence < before_sequence)
+    return session.scalars(stmt).all()
+
+
+def release_sizes(session: Session, release_ids: Sequence[str]) -> dict[str, int]:
+    rows = session.execute(
+        select(ReleaseKpi.release_id, func.count())
+        .where(ReleaseKpi.release_id.in_(release_ids))
+        .group_by(ReleaseKpi.release_id)
+    )
+    return {rid: n for rid, n in rows}
+
+
+def release_versions(session: Session, release_id: str) -> dict[str, KpiVersion]:
+    stmt = (
+        select(KpiVersion)
+        .join(ReleaseKpi, ReleaseKpi.kpi_version_id == KpiVersion.id)
+        .where(ReleaseKpi.release_id == release_id)
+    )
+    return {v.kpi_code: v for v in session.scalars(stmt)}
+
+
+def search_release(
+    session: Session,
+    *,
+    release_id: str,
+    layer: str | None,
+    life_domain: str | None,
+    work_field: str | None,
+    core: bool | None,
+    q: str | None,
+    after_code: str | None,
+    limit: int,
+) -> Sequence[KpiVersion]:
+    stmt = (
+        select(KpiVersion)
+        .join(ReleaseKpi, ReleaseKpi.kpi_version_id == KpiVersion.id)
+        .join(Kpi, Kpi.code == KpiVersion.kpi_code)
+        .where(ReleaseKpi.release_id == release_id)
+        .order_by(KpiVersion.kpi_code)
+        .limit(limit)
+    )
+    if layer is not None:
+        stmt = stmt.where(Kpi.layer == layer)
+    if life_domain is not None:
+        stmt = stmt.where(Kpi.life_domain_code == life_domain)
+    if core is not None:
+        stmt = stmt.where(KpiVersion.core == core)
+    if work_field is not None:
+        stmt = stmt.where(
+            select(KpiVersionWorkField)
+            .where(
+                KpiVersionWorkField.kpi_version_id == KpiVersion.id,
+                KpiVersionWorkField.work_field_code == work_field,
+            )
+            .exists()
+        )
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(
+            or_(
+                KpiVersion.name_nl.ilike(pattern, escape="\\"),
+                KpiVersion.name_en.ilike(pattern, escape="\\"),
+                KpiVersion.kpi_code.ilike(pattern, escape="\\"),
+            )
+        )
+    if after_code is not None:
+        stmt = stmt.where(KpiVersion.kpi_code > after_code)
+    return session.scalars(stmt).all()
+
+
+def get_kpi(session: Session, code: str) -> Kpi | None:
+    return session.get(Kpi, code)
+
+
+def kpi_versions(session: Session, code: str) -> Sequence[KpiVersion]:
+    return session.scalars(
+        select(KpiVersion).where(KpiVersion.kpi_code == code).order_by(KpiVersion.version)
+    ).all()
+
+
+def get_version(session: Session, code: str, version: int) -> KpiVersion | None:
+    return session.scalar(
+        select(KpiVersion).where(KpiVersion.kpi_code == code, KpiVersion.version == version)
+    )
+
+
+def drafts(session: Session, codes: Sequence[str] | None = None) -> Sequence[KpiVersion]:
+    stmt = select(KpiVersion).where(KpiVersion.status == "draft").order_by(KpiVersion.kpi_code)
+    if codes is not None:
+        stmt = stmt.where(KpiVersion.kpi_code.in_(codes))
+    return session.scalars(stmt).all()
+
+
+def max_version(session: Session, code: str) -> int:
+    return (
+        session.scalar(
+            select(func.coalesce(func.max(KpiVersion.version), 0)).where(
+                KpiVersion.kpi_code == code
+            )
+        )
+        or 0
+    )
+
+
+def set_work_fields(session: Session, version: KpiVersion) -> None:
+    session.execute(
+        delete(KpiVersionWorkField).where(KpiVersionWorkField.kpi_version_id == version.id)
+    )
+    session.add_all(
+        KpiVersionWorkField(kpi_version_id=version.id, work_field_code=wf)
+        for wf in version.work_fields
+    )
+
+
+def life_domains(session: Session) -> Sequence[LifeDomain]:
+    return session.scalars(select(LifeDomain).order_by(LifeDomain.position)).all()
+
+
+def impact_counts(session: Session, release_id: str) -> dict[str, int]:
+    rows = session.execute(
+        select(Kpi.life_domain_code, func.count())
+        .join(ReleaseKpi, ReleaseKpi.kpi_code == Kpi.code)
+        .where(ReleaseKpi.release_id == release_id, Kpi.life_domain_code.is_not(None))
+        .group_by(Kpi.life_domain_code)
+    )
+    return {code: n for code, n in rows}
+
+
+def work_fields(session: Session) -> Sequence[WorkField]:
+    return session.scalars(select(WorkField).order_by(WorkField.position)).all()
+
+
+def code_lists(session: Session) -> Sequence[CodeList]:
+    return session.scalars(select(CodeList).order_by(CodeList.position)).all()
+
+
+def kpi_sets(session: Session, work_field: str | None = None) -> Sequence[KpiSet]:
+    stmt = select(KpiSet).order_by(KpiSet.position)
+    if work_field is not None:
+        stmt = stmt.where(KpiSet.work_field_code == work_field)
+    return session.scalars(stmt).all()
+
+
+def existing_codes(session: Session, model: type, codes: Sequence[str]) -> set[str]:
+    if not codes:
+        return set()
+    column = model.code  # type: ignore[attr-defined]
+    return set(session.scalars(select(column).where(column.in_(codes))))
+
+
+def next_release_sequence(session: Session) -> int:
+    return (session.scalar(select(func.max(Release.sequence))) or 0) + 1

@@ -1,0 +1,388 @@
+"""Request and response shapes of the catalogue, and the rules a KPI definition must obey."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from kpi_api.catalogue.models import KpiVersion
+
+CODE_PATTERN = r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$"
+RELEASE_PATTERN = r"^\d{4}\.\d{2}(\.\d{1,3})?$"
+
+
+class Layer(enum.StrEnum):
+    impact = "impact"
+    activity = "activity"
+    quality = "quality"
+
+
+class ValueType(enum.StrEnum):
+    count = "count"
+    percentage = "percentage"
+    score = "score"
+    duration_days = "duration_days"
+    amount_eur = "amount_eur"
+
+
+class Aggregation(enum.StrEnum):
+    sum = "sum"
+    ratio_of_sums = "ratio_of_sums"
+    weighted_mean = "weighted_mean"
+
+
+class TimeAggregation(enum.StrEnum):
+    sum = "sum"
+    last = "last"
+
+
+class PeriodType(enum.StrEnum):
+    month = "month"
+    quarter = "quarter"
+    year = "year"
+
+
+#: How each value type may combine across organisations; the first is the canonical one.
+ALLOWED_AGGREGATIONS: dict[ValueType, tuple[Aggregation, ...]] = {
+    ValueType.count: (Aggregation.sum,),
+    ValueType.percentage: (Aggregation.ratio_of_sums,),
+    ValueType.score: (Aggregation.weighted_mean,),
+    ValueType.duration_days: (Aggregation.weighted_mean,),
+    ValueType.amount_eur: (Aggregation.sum, Aggregation.weighted_mean),
+}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Bounds(Strict):
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise PydanticCustomError("range_inverted", "min must not exceed max", {"field": "min"})
+        return self
+
+
+Text = Field(min_length=1, max_length=4000)
+Name = Field(min_length=1, max_length=300)
+
+
+class KpiDefinition(Strict):
+    """Everything a KPI version states; the validator of submissions enforces it."""
+
+    core: bool = Field(default=False, description="One of the most used KPIs (bold in the model).")
+    name_nl: str = Name
+    name_en: str = Name
+    definition_nl: str = Text
+    definition_en: str = Text
+    counts: str = Field(min_length=1, max_length=4000, description="What counts.")
+    excludes: str = Field(min_length=1, max_length=4000, description="What does not count.")
+    unit: str = Field(min_length=1, max_length=100)
+    value_type: ValueType
+    aggregation: Aggregation = Field(description="How values combine across organisations.")
+    time_aggregation: TimeAggregation = Field(
+        description="How values combine over periods: `sum` for flows, `last` for stock figures."
+    )
+    period_types: list[PeriodType] = Field(min_length=1, max_length=3)
+    dimensions: list[str] = Field(
+        default_factory=list, max_length=10, description="Code lists this KPI may be split by."
+    )
+    range: Bounds = Field(default_factory=Bounds, description="Valid range of a value.")
+    scale: Bounds | None = Field(default=None, description="Scale of a score (score KPIs only).")
+    numerator: str | None = Field(default=None, max_length=4000)
+    denominator: str | None = Field(default=None, max_length=4000)
+    instrument: str | None = Field(default=None, max_length=60)
+    work_fields: list[str] = Field(min_length=1, max_length=30)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        for name in ("period_types", "dimensions", "work_fields"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise PydanticCustomError(
+                    "duplicate_item", "{field} lists an item twice", {"field": name}
+                )
+        allowed = ALLOWED_AGGREGATIONS[self.value_type]
+        if self.aggregation not in allowed:
+            raise PydanticCustomError(
+                "aggregation_mismatch",
+                "a {value_type} KPI aggregates by {allowed}",
+                {
+                    "field": "aggregation",
+                    "value_type": self.value_type.value,
+                    "allowed": " or ".join(allowed),
+                },
+            )
+        is_pct = self.value_type is ValueType.percentage
+        if is_pct != (self.numerator is not None and self.denominator is not None):
+            raise PydanticCustomError(
+                "numerator_denominator",
+                "numerator and denominator are required for, and only for, percentage KPIs",
+                {"field": "numerator"},
+            )
+        if (self.value_type is ValueType.score) != (self.scale is not None):
+            raise PydanticCustomError(
+                "scale", "a scale is required for, and only for, score KPIs", {"field": "scale"}
+            )
+        if self.scale is not None and (self.scale.min is None or self.scale.max is None):
+            raise PydanticCustomError("scale", "a scale needs both min and max", {"field": "scale"})
+        lo, hi = self.range.min, self.range.max
+        if is_pct and (lo is None or hi is None or lo < 0 or hi > 100):
+            raise PydanticCustomError(
+                "range", "a percentage range lies within 0..100", {"field": "range"}
+            )
+        if self.scale is not None and (
+            lo is None or hi is None or lo < self.scale.min or hi > self.scale.max  # type: ignore[operator]
+        ):
+            raise PydanticCustomError(
+                "range", "a score range lies within its scale", {"field": "range"}
+            )
+        if self.value_type in (ValueType.count, ValueType.duration_days) and (lo is None or lo < 0):
+            raise PydanticCustomError(
+                "range", "counts and durations have a minimum of 0 or more", {"field": "range"}
+            )
+        return self
+
+    @classmethod
+    def from_version(cls, v: KpiVersion) -> KpiDefinition:
+        scale = None
+        if v.scale_min is not None or v.scale_max is not None:
+            scale = Bounds(min=v.scale_min, max=v.scale_max)
+        return cls.model_construct(
+            core=v.core,
+            name_nl=v.name_nl,
+            name_en=v.name_en,
+            definition_nl=v.definition_nl,
+            definition_en=v.definition_en,
+            counts=v.counts,
+            excludes=v.excludes,
+            unit=v.unit,
+            value_type=ValueType(v.value_type),
+            aggregation=Aggregation(v.aggregation),
+            time_aggregation=TimeAggregation(v.time_aggregation),
+            period_types=[PeriodType(p) for p in v.period_types],
+            dimensions=list(v.dimensions),
+            range=Bounds(min=v.range_min, max=v.range_max),
+            scale=scale,
+            numerator=v.numerator,
+            denominator=v.denominator,
+            instrument=v.instrument,
+            work_fields=list(v.work_fields),
+        )
+
+    def columns(self) -> dict[str, Any]:
+        """The definition as KpiVersion column values."""
+        data = self.model_dump(mode="json", exclude={"range", "scale"})
+        data.update(range_min=self.range.min, range_max=self.range.max)
+        data.update(
+            scale_min=self.scale.min if self.scale else None,
+            scale_max=self.scale.max if self.scale else None,
+        )
+        return data
+
+
+class KpiDefinitionPatch(Strict):
+    """Fields to change; anything left out is taken from the version it starts from."""
+
+    core: bool | None = None
+    name_nl: str | None = Field(default=None, min_length=1, max_length=300)
+    name_en: str | None = Field(default=None, min_length=1, max_length=300)
+    definition_nl: str | None = Field(default=None, min_length=1, max_length=4000)
+    definition_en: str | None = Field(default=None, min_length=1, max_length=4000)
+    counts: str | None = Field(default=None, min_length=1, max_length=4000)
+    excludes: str | None = Field(default=None, min_length=1, max_length=4000)
+    unit: str | None = Field(default=None, min_length=1, max_length=100)
+    value_type: ValueType | None = None
+    aggregation: Aggregation | None = None
+    time_aggregation: TimeAggregation | None = None
+    period_types: list[PeriodType] | None = Field(default=None, min_length=1, max_length=3)
+    dimensions: list[str] | None = Field(default=None, max_length=10)
+    range: Bounds | None = None
+    scale: Bounds | None = None
+    numerator: str | None = Field(default=None, max_length=4000)
+    denominator: str | None = Field(default=None, max_length=4000)
+    instrument: str | None = Field(default=None, max_length=60)
+    work_fields: list[str] | None = Field(default=None, min_length=1, max_length=30)
+
+
+class KpiCreate(KpiDefinition):
+    """A new KPI with its first (draft) version."""
+
+    code: str = Field(min_length=2, max_length=40, pattern=CODE_PATTERN, examples=["IMP-FIN-01"])
+    layer: Layer
+    life_domain: str | None = Field(default=None, max_length=10)
+
+    @model_validator(mode="after")
+    def _domain_for_impact(self) -> Self:
+        if (self.layer is Layer.impact) != (self.life_domain is not None):
+            raise PydanticCustomError(
+                "life_domain",
+                "impact KPIs need a life domain; other layers have none",
+                {"field": "life_domain"},
+            )
+        return self
+
+    def definition(self) -> KpiDefinition:
+        return KpiDefinition.model_validate(
+            self.model_dump(exclude={"code", "layer", "life_domain"})
+        )
+
+
+class Deprecation(BaseModel):
+    deprecated_at: datetime
+    effective_from: date = Field(
+        description="First day of the first period the KPI is retired for."
+    )
+    reason: str | None
+    successor: str | None
+
+
+class DeprecationCreate(Strict):
+    effective_from: date = Field(
+        description="First day of the first period the KPI is retired for."
+    )
+    reason: str = Field(min_length=1, max_length=2000)
+    successor: str | None = Field(default=None, max_length=40)
+
+
+class KpiVersionSummary(BaseModel):
+    version: int
+    status: str
+    release: str | None
+    published_at: datetime | None
+
+
+class KpiRead(KpiDefinition):
+    """A KPI at one version."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    code: str
+    layer: Layer
+    life_domain: str | None
+    version: int
+    status: str = Field(description="`draft` or `published`; a published version never changes.")
+    release: str | None = Field(description="The release that published this version.")
+    published_at: datetime | None
+    deprecation: Deprecation | None
+
+
+class KpiDetail(KpiRead):
+    versions: list[KpiVersionSummary]
+
+
+class KpiPage(BaseModel):
+    items: list[KpiRead]
+    next: str | None = Field(description="Cursor for the next page; null on the last page.")
+    release: str | None = Field(description="The release the list is taken from.")
+
+
+class ReleaseCreate(Strict):
+    id: str = Field(pattern=RELEASE_PATTERN, examples=["2025.06"])
+    title_nl: str = Field(min_length=1, max_length=200)
+    title_en: str = Field(min_length=1, max_length=200)
+    notes: str = Field(default="", max_length=10000)
+    kpis: list[str] | None = Field(
+        default=None,
+        max_length=1000,
+        description="Codes whose draft version to publish; all drafts when left out.",
+    )
+    remove: list[str] = Field(
+        default_factory=list, max_length=1000, description="Codes to leave out of this release."
+    )
+
+
+class ReleaseMember(BaseModel):
+    code: str
+    version: int
+
+
+class ReleaseRead(BaseModel):
+    id: str
+    title_nl: str
+    title_en: str
+    notes: str
+    published_at: datetime
+    published_by: str
+    kpi_count: int
+    current: bool
+
+
+class ReleaseDetail(ReleaseRead):
+    kpis: list[ReleaseMember]
+
+
+class ReleasePage(BaseModel):
+    items: list[ReleaseRead]
+    next: str | None
+
+
+class FieldChange(BaseModel):
+    field: str
+    old: Any
+    new: Any
+
+
+class KpiChange(BaseModel):
+    code: str
+    old_version: int
+    new_version: int
+    changes: list[FieldChange]
+
+
+class ReleaseDiff(BaseModel):
+    old: str | None
+    new: str
+    added: list[ReleaseMember]
+    removed: list[ReleaseMember]
+    changed: list[KpiChange]
+    unchanged: int
+
+
+class LifeDomainRead(BaseModel):
+    code: str
+    name_nl: str
+    name_en: str
+    description_nl: str
+    description_en: str
+    kpi_count: int = Field(description="Impact KPIs of this domain in the current release.")
+
+
+class WorkFieldRead(BaseModel):
+    code: str
+    name_nl: str
+    name_en: str
+
+
+class CodeListItemRead(BaseModel):
+    code: str
+    name_nl: str
+    name_en: str
+
+
+class CodeListRead(BaseModel):
+    code: str
+    name_nl: str
+    name_en: str
+    description_nl: str
+    description_en: str
+    pattern: str | None = Field(description="Regular expression codes must match, for open lists.")
+    items: list[CodeListItemRead]
+
+
+class KpiSetRead(BaseModel):
+    code: str
+    work_field: str
+    name_nl: str
+    name_en: str
+    description_nl: str
+    description_en: str
+    kpis: list[str]

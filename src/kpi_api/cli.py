@@ -1,0 +1,148 @@
+"""The ``kpi-api`` command: serve, migrate, load the catalogue, manage keys, export OpenAPI."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from kpi_api import migrate
+from kpi_api.config import get_settings
+
+
+def _session():
+    from kpi_api.db import make_engine, make_sessionmaker
+
+    return make_sessionmaker(make_engine(get_settings().database_url)).begin()
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    migrate.upgrade(get_settings().database_url)
+    print(f"database at migration {migrate.head_revision()}")
+    return 0
+
+
+def cmd_load(_: argparse.Namespace) -> int:
+    from kpi_api.catalogue.loader import LoaderError, load
+    from kpi_api.reference.loader import load as load_reference
+
+    try:
+        with _session() as session:
+            geography = load_reference(session)
+            report = load(session)
+    except LoaderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if geography.changed:
+        changes = ", ".join(f"{k}={v}" for k, v in sorted(geography.changes.items()))
+        print(f"CBS reference data loaded: {changes}")
+    if report.changed:
+        changes = ", ".join(f"{k}={v}" for k, v in sorted(report.changes.items()) if v)
+        print(f"catalogue release {report.release} loaded: {changes}")
+    else:
+        print(f"catalogue release {report.release} already loaded: no change")
+    return 0
+
+
+def cmd_create_key(args: argparse.Namespace) -> int:
+    from kpi_api.auth import Role, create_key
+
+    with _session() as session:
+        key, raw = create_key(
+            session, name=args.name, role=Role(args.role), vendor_id=args.vendor_id
+        )
+        key_id = key.id
+    print(f"created {args.role} key {key_id} for {args.name!r}; store it now, it is shown once:")
+    print(raw)
+    return 0
+
+
+def cmd_revoke_key(args: argparse.Namespace) -> int:
+    from kpi_api.auth import revoke_key
+
+    with _session() as session:
+        revoke_key(session, key_id=args.key_id)
+    print(f"revoked key {args.key_id}")
+    return 0
+
+
+def cmd_openapi(args: argparse.Namespace) -> int:
+    from kpi_api.openapi import render
+
+    text = render()
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = get_settings()
+    if not args.no_migrate:
+        cmd_migrate(args)
+    if not args.no_load:
+        code = cmd_load(args)
+        if code:
+            return code
+    uvicorn.run(
+        "kpi_api.main:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_level=settings.log_level,
+        workers=args.workers,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kpi-api", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="migrate, load the catalogue and start the API")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--no-migrate", action="store_true", help="skip migrations")
+    serve.add_argument("--no-load", action="store_true", help="skip loading the catalogue")
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("migrate", help="upgrade the database to the latest migration").set_defaults(
+        func=cmd_migrate
+    )
+    sub.add_parser(
+        "load", help="load the canonical SWN catalogue and CBS reference data (idempotent)"
+    ).set_defaults(func=cmd_load)
+
+    key = sub.add_parser("create-key", help="create an API key and print it once")
+    key.add_argument("--name", required=True, help="who holds the key")
+    key.add_argument("--role", required=True, choices=["publisher", "vendor", "analyst"])
+    key.add_argument("--vendor-id", help="the vendor a vendor key acts for")
+    key.set_defaults(func=cmd_create_key)
+
+    revoke = sub.add_parser("revoke-key", help="revoke an API key at once")
+    revoke.add_argument("key_id")
+    revoke.set_defaults(func=cmd_revoke_key)
+
+    spec = sub.add_parser("openapi", help="write the OpenAPI document")
+    spec.add_argument("--output", default="openapi/openapi.json")
+    spec.set_defaults(func=cmd_openapi)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

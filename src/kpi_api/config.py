@@ -1,0 +1,30 @@
+"""Settings read from the environment (prefix ``KPI_API_``)."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KPI_API_", extra="ignore")
+
+    database_url: str = Field(
+        default_factory=lambda: f"sqlite:///{Path.cwd() / 'kpi-api.db'}",
+        description=(
+            "SQLAlchemy URL: a SQLite file by default; postgresql+psycopg://... in production."
+        ),
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+    max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    max_batch_rows: int = Field(default=10_000, ge=1)
+    page_limit_default: int = Field(default=50, ge=1)
+    page_limit_max: int = Field(default=500, ge=1)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,215 @@
+"""Domain errors and their RFC 9457 problem+json rendering."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    """One offending field: where it is, which rule it broke, and why."""
+
+    location: str = Field(description="Where the field is: body, query, path or header.")
+    pointer: str = Field(description="JSON Pointer (RFC 6901) to the field within its location.")
+    code: str = Field(description="Stable machine-readable rule code.")
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with a stable ``code`` and per-field ``errors``."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    code: str
+    errors: list[FieldError] | None = None
+
+
+class KpiApiError(Exception):
+    """Base of every error the API reports on purpose."""
+
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.errors = errors
+        self.headers = headers
+
+
+class NotFound(KpiApiError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(KpiApiError):
+    status = 409
+    code = "conflict"
+
+
+class Unprocessable(KpiApiError):
+    status = 422
+    code = "unprocessable"
+
+
+class Unauthorized(KpiApiError):
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(KpiApiError):
+    status = 403
+    code = "forbidden"
+
+
+def problem_response(
+    *,
+    status: int,
+    code: str,
+    detail: str | None,
+    instance: str | None,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = Problem(
+        type=f"urn:kpi-api:problem:{code}",
+        title=HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        instance=instance,
+        code=code,
+        errors=errors,
+    )
+    return JSONResponse(
+        body.model_dump(exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def _pointer(loc: tuple[Any, ...] | list[Any]) -> tuple[str, str]:
+    parts = list(loc)
+    location = (
+        str(parts.pop(0)) if parts and parts[0] in {"body", "query", "path", "header"} else "body"
+    )
+    escaped = [str(p).replace("~", "~0").replace("/", "~1") for p in parts]
+    return location, "/" + "/".join(escaped) if escaped else ""
+
+
+def validation_errors(errors: Sequence[Any], *, prefix: tuple[Any, ...] = ()) -> list[FieldError]:
+    """Turn pydantic error dicts into field errors with JSON pointers."""
+    out = []
+    for err in errors:
+        loc = (*prefix, *err.get("loc", ()))
+        ctx = err.get("ctx") or {}
+        if isinstance(ctx.get("field"), str):
+            # A model-level rule names the field it is about.
+            loc = (*loc, ctx["field"])
+        location, pointer = _pointer(loc)
+        out.append(
+            FieldError(
+                location=location,
+                pointer=pointer,
+                code=str(err.get("type", "invalid")),
+                message=str(err.get("msg", "invalid value")),
+            )
+        )
+    return out
+
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable",
+    429: "rate_limited",
+}
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(KpiApiError)
+    async def _domain(request: Request, exc: KpiApiError) -> JSONResponse:
+        return problem_response(
+            status=exc.status,
+            code=exc.code,
+            detail=exc.detail,
+            instance=request.url.path,
+            errors=exc.errors,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(
+            status=422,
+            code="validation_failed",
+            detail="The request does not match the schema; see errors.",
+            instance=request.url.path,
+            errors=validation_errors(exc.errors()),
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(
+            status=exc.status_code,
+            code=_STATUS_CODES.get(exc.status_code, "http_error"),
+            detail=str(exc.detail) if exc.detail else None,
+            instance=request.url.path,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(
+            status=500,
+            code="internal_error",
+            detail="An unexpected error occurred; it has been logged.",
+            instance=request.url.path,
+        )
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for the given problem statuses."""
+    return {
+        status: {
+            "model": Problem,
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }

@@ -1,0 +1,77 @@
+"""The application factory: the only place where routers meet."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from kpi_api import __version__, health
+from kpi_api.catalogue import routes as catalogue_routes
+from kpi_api.config import Settings, get_settings
+from kpi_api.db import make_engine, make_sessionmaker
+from kpi_api.errors import Problem, install_handlers
+from kpi_api.limits import BodySizeLimit
+from kpi_api.reference import routes as reference_routes
+from kpi_api.registry import routes as registry_routes
+
+DESCRIPTION = """
+The national data backbone of the **Sociaal Werk Nederland KPI model**.
+
+* **SWN** publishes the canonical, versioned KPI catalogue (`publisher` key).
+* **Registration-software vendors** read the catalogue and submit measurements (`vendor` key).
+* **Analysts** query aggregates (`analyst` key).
+
+Catalogue reads are public. Every write needs an API key: `Authorization: Bearer kpi_...`.
+Every error is an RFC 9457 `application/problem+json` body with a stable `code`.
+"""
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    owns_engine = engine is None
+    engine = engine or make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_engine:
+            engine.dispose()
+
+    app = FastAPI(
+        title="kpi-api",
+        version=__version__,
+        summary="Versioned KPI catalogue, measurements and aggregates for Dutch social work.",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    install_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(health.router)
+    app.include_router(catalogue_routes.router)
+    app.include_router(reference_routes.router)
+    app.include_router(registry_routes.router)
+    _register_problem_schema(app)
+    return app
+
+
+def _register_problem_schema(app: FastAPI) -> None:
+    """Make sure the Problem schema is in the OpenAPI components for every error response."""
+    original = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = original()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.setdefault(
+                "Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

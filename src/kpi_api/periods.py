@@ -1,0 +1,67 @@
+"""Reporting periods: ``2025`` (year), ``2025-Q1`` (quarter), ``2025-03`` (month)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+_YEAR = re.compile(r"^(\d{4})$")
+_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+PERIOD_PATTERN = r"^\d{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$"
+
+
+@dataclass(frozen=True, order=True)
+class Period:
+    start: date
+    end: date  # inclusive
+    type: str
+    code: str
+
+    def overlaps(self, other: Period) -> bool:
+        return self.start <= other.end and other.start <= self.end
+
+    def contains(self, other: Period) -> bool:
+        return self.start <= other.start and other.end <= self.end
+
+
+def _month_end(year: int, month: int) -> date:
+    nxt = date(year + (month == 12), month % 12 + 1, 1)
+    return nxt - timedelta(days=1)
+
+
+def parse_period(code: str) -> Period:
+    """Parse a period code; raise ValueError for anything else."""
+    if m := _YEAR.match(code):
+        year = int(m.group(1))
+        return Period(date(year, 1, 1), date(year, 12, 31), "year", code)
+    if m := _QUARTER.match(code):
+        year, q = int(m.group(1)), int(m.group(2))
+        first = 3 * (q - 1) + 1
+        return Period(date(year, first, 1), _month_end(year, first + 2), "quarter", code)
+    if m := _MONTH.match(code):
+        year, month = int(m.group(1)), int(m.group(2))
+        return Period(date(year, month, 1), _month_end(year, month), "month", code)
+    raise ValueError(f"{code!r} is not a period (2025, 2025-Q1 or 2025-03)")
+
+
+def months_of(period: Period) -> list[Period]:
+    out, d = [], period.start
+    while d <= period.end:
+        out.append(parse_period(f"{d.year:04d}-{d.month:02d}"))
+        d = _month_end(d.year, d.month) + timedelta(days=1)
+    return out
+
+
+def periods_within(period: Period, period_type: str) -> list[Period]:
+    """The periods of ``period_type`` that make up ``period`` (itself for the same type)."""
+    if period_type == period.type:
+        return [period]
+    months = months_of(period)
+    if period_type == "month":
+        return months
+    if period_type == "quarter":
+        codes = sorted({f"{m.start.year:04d}-Q{(m.start.month - 1) // 3 + 1}" for m in months})
+        return [parse_period(c) for c in codes]
+    raise ValueError(f"a {period.type} holds no {period_type}")

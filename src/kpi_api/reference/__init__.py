@@ -1,0 +1,1 @@
+"""Geography reference data: CBS provinces, municipalities and their history."""

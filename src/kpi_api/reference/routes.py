@@ -1,0 +1,37 @@
+"""HTTP routes of the geography reference data."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from kpi_api.caching import etag_response
+from kpi_api.db import SessionDep
+from kpi_api.errors import problem_responses
+from kpi_api.pagination import Items
+from kpi_api.reference import service
+from kpi_api.reference.schemas import MunicipalityRead, ProvinceRead
+
+router = APIRouter(prefix="/v1", tags=["reference"])
+
+
+@router.get("/provinces", response_model=Items[ProvinceRead], responses=problem_responses(422))
+def provinces(request: Request, session: SessionDep) -> Response:
+    """The twelve provinces (CBS codes PV20-PV31)."""
+    return etag_response(request, Items[ProvinceRead](items=service.list_provinces(session)))
+
+
+@router.get(
+    "/municipalities", response_model=Items[MunicipalityRead], responses=problem_responses(422)
+)
+def municipalities(
+    request: Request,
+    session: SessionDep,
+    valid_on: Annotated[date | None, Query(description="Only codes valid on this day.")] = None,
+    province: Annotated[str | None, Query(pattern=r"^PV\d{2}$")] = None,
+) -> Response:
+    """CBS municipality codes since 2019 with their validity and successors."""
+    items = service.list_municipalities(session, valid_on=valid_on, province=province)
+    return etag_response(request, Items[MunicipalityRead](items=items))

@@ -1,0 +1,84 @@
+"""Lookups other domains use: which municipality is valid when, where it lies, what it became."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kpi_api.reference.models import Municipality, MunicipalitySuccession, Province
+from kpi_api.reference.schemas import MunicipalityRead, ProvinceRead
+
+
+@dataclass(frozen=True)
+class MunicipalityInfo:
+    code: str
+    name: str
+    province: str
+    valid_from: date
+    valid_to: date | None
+
+    def overlaps(self, start: date, end: date) -> bool:
+        """Valid on at least one day of [start, end]."""
+        return self.valid_from <= end and (self.valid_to is None or self.valid_to >= start)
+
+
+def municipalities(session: Session) -> dict[str, MunicipalityInfo]:
+    return {
+        m.code: MunicipalityInfo(m.code, m.name, m.province_code, m.valid_from, m.valid_to)
+        for m in session.scalars(select(Municipality))
+    }
+
+
+def successions(session: Session) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for s in session.scalars(
+        select(MunicipalitySuccession).order_by(MunicipalitySuccession.new_code)
+    ):
+        out.setdefault(s.old_code, []).append(s.new_code)
+    return out
+
+
+def current_codes(session: Session) -> dict[str, list[str]]:
+    """Map every code to the code(s) that cover its area today (itself while still valid)."""
+    succ = successions(session)
+
+    def follow(code: str, seen: frozenset[str] = frozenset()) -> list[str]:
+        if code not in succ or code in seen:
+            return [code]
+        return sorted({c for nxt in succ[code] for c in follow(nxt, seen | {code})})
+
+    return {code: follow(code) for code in municipalities(session)}
+
+
+def list_provinces(session: Session) -> list[ProvinceRead]:
+    rows = session.scalars(select(Province).order_by(Province.code))
+    return [ProvinceRead(code=p.code, name=p.name) for p in rows]
+
+
+def list_municipalities(
+    session: Session, *, valid_on: date | None = None, province: str | None = None
+) -> list[MunicipalityRead]:
+    succ = successions(session)
+    stmt = select(Municipality).order_by(Municipality.code)
+    if province is not None:
+        stmt = stmt.where(Municipality.province_code == province)
+    if valid_on is not None:
+        stmt = stmt.where(
+            Municipality.valid_from <= valid_on,
+            (Municipality.valid_to.is_(None)) | (Municipality.valid_to >= valid_on),
+        )
+    return [
+        MunicipalityRead(
+            code=m.code,
+            name=m.name,
+            province=m.province_code,
+            valid_from=m.valid_from,
+            valid_to=m.valid_to,
+            former_name=m.former_name,
+            successors=succ.get(m.code, []),
+        )
+        for m in session.scalars(stmt)
+    ]

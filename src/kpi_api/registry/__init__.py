@@ -1,0 +1,1 @@
+"""Who may submit for whom: organisations, vendors and their authorisations."""

@@ -1,0 +1,73 @@
+"""Request and response shapes of the registry."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kpi_api.auth import Role
+
+ORG_CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$"
+MUNICIPALITY_PATTERN = r"^GM\d{4}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class VendorCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class VendorRead(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    organisations: list[str] = Field(description="Codes of the organisations it may submit for.")
+
+
+class OrganisationCreate(Strict):
+    code: str = Field(
+        pattern=ORG_CODE_PATTERN, examples=["41150990"], description="e.g. KvK number"
+    )
+    name: str = Field(min_length=1, max_length=300)
+    municipalities: list[str] = Field(
+        min_length=1, max_length=400, description="CBS codes (GM + 4 digits) it works in."
+    )
+
+
+class OrganisationUpdate(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=300)
+    municipalities: list[str] | None = Field(default=None, min_length=1, max_length=400)
+
+
+class OrganisationRead(BaseModel):
+    code: str
+    name: str
+    municipalities: list[str]
+    created_at: datetime
+
+
+class OrganisationPage(BaseModel):
+    items: list[OrganisationRead]
+    next: str | None
+
+
+class ApiKeyCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    role: Role
+    vendor_id: str | None = Field(default=None, max_length=36)
+
+
+class ApiKeyRead(BaseModel):
+    id: str
+    name: str
+    role: Role
+    vendor_id: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyRead):
+    key: str = Field(description="The secret; shown only in this response, stored only hashed.")

@@ -1,0 +1,245 @@
+"""Registry rules: the publisher manages it; a vendor sees only its own organisations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kpi_api.auth import ApiKey, Principal, Role, create_key, revoke_key
+from kpi_api.errors import Conflict, FieldError, NotFound, Unprocessable
+from kpi_api.pagination import decode_cursor, encode_cursor
+from kpi_api.reference.models import Municipality
+from kpi_api.registry.models import (
+    Organisation,
+    OrganisationMunicipality,
+    Vendor,
+    VendorOrganisation,
+)
+from kpi_api.registry.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyRead,
+    OrganisationCreate,
+    OrganisationPage,
+    OrganisationRead,
+    OrganisationUpdate,
+    VendorCreate,
+    VendorRead,
+)
+
+
+@dataclass(frozen=True)
+class OrganisationInfo:
+    id: str
+    code: str
+    municipalities: frozenset[str]
+
+
+def _vendor(session: Session, vendor_id: str) -> Vendor:
+    vendor = session.get(Vendor, vendor_id)
+    if vendor is None:
+        raise NotFound(f"Vendor {vendor_id} does not exist.", code="vendor_not_found")
+    return vendor
+
+
+def _vendor_read(session: Session, vendor: Vendor) -> VendorRead:
+    codes = session.scalars(
+        select(Organisation.code)
+        .join(VendorOrganisation, VendorOrganisation.organisation_id == Organisation.id)
+        .where(VendorOrganisation.vendor_id == vendor.id)
+        .order_by(Organisation.code)
+    ).all()
+    return VendorRead(
+        id=vendor.id, name=vendor.name, created_at=vendor.created_at, organisations=list(codes)
+    )
+
+
+def create_vendor(session: Session, *, data: VendorCreate) -> VendorRead:
+    if session.scalar(select(Vendor).where(Vendor.name == data.name)) is not None:
+        raise Conflict(f"A vendor named {data.name!r} exists.", code="vendor_exists")
+    vendor = Vendor(name=data.name)
+    session.add(vendor)
+    session.flush()
+    return _vendor_read(session, vendor)
+
+
+def list_vendors(session: Session) -> list[VendorRead]:
+    return [_vendor_read(session, v) for v in session.scalars(select(Vendor).order_by(Vendor.name))]
+
+
+def get_vendor(session: Session, *, vendor_id: str, principal: Principal) -> VendorRead:
+    if principal.role is Role.vendor and principal.vendor_id != vendor_id:
+        raise NotFound(f"Vendor {vendor_id} does not exist.", code="vendor_not_found")
+    return _vendor_read(session, _vendor(session, vendor_id))
+
+
+def _key_read(key: ApiKey) -> ApiKeyRead:
+    return ApiKeyRead(
+        id=key.id,
+        name=key.name,
+        role=key.role,
+        vendor_id=key.vendor_id,
+        created_at=key.created_at,
+        revoked_at=key.revoked_at,
+    )
+
+
+def issue_key(session: Session, *, data: ApiKeyCreate) -> ApiKeyCreated:
+    if data.vendor_id is not None:
+        _vendor(session, data.vendor_id)
+    if (data.role is Role.vendor) != (data.vendor_id is not None):
+        raise Unprocessable(
+            "A vendor key needs a vendor_id, and only a vendor key has one.",
+            code="vendor_key_mismatch",
+            errors=[
+                FieldError(
+                    location="body",
+                    pointer="/vendor_id",
+                    code="vendor_key_mismatch",
+                    message="vendor_id is required for, and only for, role vendor",
+                )
+            ],
+        )
+    key, raw = create_key(session, name=data.name, role=data.role, vendor_id=data.vendor_id)
+    return ApiKeyCreated(**_key_read(key).model_dump(), key=raw)
+
+
+def withdraw_key(session: Session, *, key_id: str) -> ApiKeyRead:
+    return _key_read(revoke_key(session, key_id=key_id))
+
+
+def _check_municipalities(session: Session, codes: list[str]) -> list[str]:
+    codes = sorted(set(codes))
+    known = set(session.scalars(select(Municipality.code).where(Municipality.code.in_(codes))))
+    unknown = [c for c in codes if c not in known]
+    if unknown:
+        raise Unprocessable(
+            "Unknown municipality codes.",
+            code="municipality_unknown",
+            errors=[
+                FieldError(
+                    location="body",
+                    pointer="/municipalities",
+                    code="municipality_unknown",
+                    message=f"{c!r} is not a CBS municipality code",
+                )
+                for c in unknown
+            ],
+        )
+    return codes
+
+
+def _org_read(org: Organisation) -> OrganisationRead:
+    return OrganisationRead(
+        code=org.code,
+        name=org.name,
+        municipalities=[m.municipality_code for m in org.municipalities],
+        created_at=org.created_at,
+    )
+
+
+def _visible_org(session: Session, code: str, principal: Principal) -> Organisation:
+    org = session.scalar(select(Organisation).where(Organisation.code == code))
+    if org is None or (
+        principal.role is Role.vendor
+        and principal.vendor_id not in authorised_vendors(session, org.id)
+    ):
+        # A vendor cannot tell another vendor's organisation from a missing one.
+        raise NotFound(f"Organisation {code!r} does not exist.", code="organisation_not_found")
+    return org
+
+
+def authorised_vendors(session: Session, organisation_id: str) -> set[str]:
+    return set(
+        session.scalars(
+            select(VendorOrganisation.vendor_id).where(
+                VendorOrganisation.organisation_id == organisation_id
+            )
+        )
+    )
+
+
+def create_organisation(session: Session, *, data: OrganisationCreate) -> OrganisationRead:
+    if session.scalar(select(Organisation).where(Organisation.code == data.code)) is not None:
+        raise Conflict(f"Organisation {data.code!r} exists.", code="organisation_exists")
+    codes = _check_municipalities(session, data.municipalities)
+    org = Organisation(code=data.code, name=data.name)
+    org.municipalities = [OrganisationMunicipality(municipality_code=c) for c in codes]
+    session.add(org)
+    session.flush()
+    return _org_read(org)
+
+
+def update_organisation(
+    session: Session, *, code: str, data: OrganisationUpdate, principal: Principal
+) -> OrganisationRead:
+    org = _visible_org(session, code, principal)
+    if data.name is not None:
+        org.name = data.name
+    if data.municipalities is not None:
+        codes = _check_municipalities(session, data.municipalities)
+        org.municipalities = [OrganisationMunicipality(municipality_code=c) for c in codes]
+    session.flush()
+    return _org_read(org)
+
+
+def get_organisation(session: Session, *, code: str, principal: Principal) -> OrganisationRead:
+    return _org_read(_visible_org(session, code, principal))
+
+
+def list_organisations(
+    session: Session, *, principal: Principal, limit: int, cursor: str | None
+) -> OrganisationPage:
+    after = decode_cursor(cursor)
+    stmt = select(Organisation).order_by(Organisation.code).limit(limit + 1)
+    if isinstance(after, str):
+        stmt = stmt.where(Organisation.code > after)
+    if principal.role is Role.vendor:
+        stmt = stmt.join(
+            VendorOrganisation, VendorOrganisation.organisation_id == Organisation.id
+        ).where(VendorOrganisation.vendor_id == principal.vendor_id)
+    rows = session.scalars(stmt).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return OrganisationPage(
+        items=[_org_read(o) for o in rows], next=encode_cursor(rows[-1].code) if more else None
+    )
+
+
+def authorise(session: Session, *, vendor_id: str, code: str, grant: bool) -> VendorRead:
+    vendor = _vendor(session, vendor_id)
+    org = session.scalar(select(Organisation).where(Organisation.code == code))
+    if org is None:
+        raise NotFound(f"Organisation {code!r} does not exist.", code="organisation_not_found")
+    link = session.get(VendorOrganisation, (vendor.id, org.id))
+    if grant and link is None:
+        session.add(VendorOrganisation(vendor_id=vendor.id, organisation_id=org.id))
+    elif not grant and link is not None:
+        session.delete(link)
+    session.flush()
+    return _vendor_read(session, vendor)
+
+
+def organisations_for_vendor(
+    session: Session, *, vendor_id: str, codes: Iterable[str]
+) -> dict[str, OrganisationInfo]:
+    """The organisations among ``codes`` that the vendor may submit for."""
+    codes = list(set(codes))
+    if not codes:
+        return {}
+    rows = session.scalars(
+        select(Organisation)
+        .join(VendorOrganisation, VendorOrganisation.organisation_id == Organisation.id)
+        .where(VendorOrganisation.vendor_id == vendor_id, Organisation.code.in_(codes))
+    )
+    return {
+        o.code: OrganisationInfo(
+            id=o.id,
+            code=o.code,
+            municipalities=frozenset(m.municipality_code for m in o.municipalities),
+        )
+        for o in rows
+    }
