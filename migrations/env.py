@@ -11,7 +11,8 @@ from sqlalchemy import Connection
 import kpi_api.auth
 import kpi_api.catalogue.models
 import kpi_api.reference.models
-import kpi_api.registry.models  # noqa: F401
+import kpi_api.registry.models
+import kpi_api.submissions.models  # noqa: F401
 from kpi_api.config import get_settings
 from kpi_api.db import Base, make_engine
 

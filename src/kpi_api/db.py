@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -86,6 +87,16 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 10)
     return create_engine(url, **kwargs)
+
+
+def insert_once(session: Session, obj: Base) -> bool:
+    """Insert ``obj`` in a savepoint; False when a unique key says it exists already."""
+    try:
+        with session.begin_nested():
+            session.add(obj)
+    except IntegrityError:
+        return False
+    return True
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

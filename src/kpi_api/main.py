@@ -16,6 +16,8 @@ from kpi_api.errors import Problem, install_handlers
 from kpi_api.limits import BodySizeLimit
 from kpi_api.reference import routes as reference_routes
 from kpi_api.registry import routes as registry_routes
+from kpi_api.submissions import routes as submission_routes
+from kpi_api.submissions.schemas import Batch, SubmissionRejected
 
 DESCRIPTION = """
 The national data backbone of the **Sociaal Werk Nederland KPI model**.
@@ -56,21 +58,24 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(catalogue_routes.router)
     app.include_router(reference_routes.router)
     app.include_router(registry_routes.router)
+    app.include_router(submission_routes.router)
     _register_problem_schema(app)
     return app
 
 
 def _register_problem_schema(app: FastAPI) -> None:
-    """Make sure the Problem schema is in the OpenAPI components for every error response."""
+    """Add schemas that responses and request bodies refer to by $ref to the components."""
     original = app.openapi
 
     def openapi() -> dict:
         if app.openapi_schema is None:
             schema = original()
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.setdefault(
-                "Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-            )
+            for model in (Problem, Batch, SubmissionRejected):
+                rendered = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                for name, sub in rendered.pop("$defs", {}).items():
+                    components.setdefault(name, sub)
+                components.setdefault(model.__name__, rendered)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
@@ -19,21 +19,32 @@ CursorQuery = Annotated[
 ]
 
 
-def encode_cursor(value: Any) -> str:
-    raw = json.dumps(value, separators=(",", ":"), default=str).encode()
+V = TypeVar("V", str, int)
+
+
+def encode_cursor(kind: str, value: str | int) -> str:
+    """An opaque cursor for list ``kind`` that resumes after ``value``."""
+    raw = json.dumps([kind, value], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None) -> Any:
+def decode_cursor(cursor: str | None, kind: str, value_type: type[V]) -> V | None:
+    """The value a cursor of list ``kind`` resumes after; refuse any other cursor."""
     if cursor is None:
         return None
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise KpiApiError(
-            "The cursor is not one this API gave out.", code="invalid_cursor"
-        ) from exc
+        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        decoded = None
+    if (
+        not isinstance(decoded, list)
+        or len(decoded) != 2
+        or decoded[0] != kind
+        or type(decoded[1]) is not value_type
+    ):
+        raise KpiApiError("The cursor is not one this list gave out.", code="invalid_cursor")
+    return decoded[1]
 
 
 T = TypeVar("T")

@@ -195,3 +195,9 @@ def existing_codes(session: Session, model: type, codes: Sequence[str]) -> set[s
 
 def next_release_sequence(session: Session) -> int:
     return (session.scalar(select(func.max(Release.sequence))) or 0) + 1
+
+
+def versions_of(session: Session, codes: Sequence[str]) -> Sequence[KpiVersion]:
+    if not codes:
+        return []
+    return session.scalars(select(KpiVersion).where(KpiVersion.kpi_code.in_(list(codes)))).all()

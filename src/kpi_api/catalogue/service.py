@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from pydantic import ValidationError
@@ -103,9 +106,7 @@ def list_kpis(
     release = _release_or_current(session, release_id)
     if release is None:
         return KpiPage(items=[], next=None, release=None)
-    after = decode_cursor(cursor)
-    if after is not None and not isinstance(after, str):
-        raise Unprocessable("The cursor is not one this API gave out.", code="invalid_cursor")
+    after = decode_cursor(cursor, "kpis", str)
     rows = repo.search_release(
         session,
         release_id=release.id,
@@ -121,7 +122,7 @@ def list_kpis(
     rows = rows[:limit]
     return KpiPage(
         items=[to_read(v) for v in rows],
-        next=encode_cursor(rows[-1].kpi_code) if more else None,
+        next=encode_cursor("kpis", rows[-1].kpi_code) if more else None,
         release=release.id,
     )
 
@@ -442,9 +443,7 @@ def publish_release(session: Session, *, data: ReleaseCreate, actor: str) -> Rel
 
 
 def list_releases(session: Session, *, limit: int = 50, cursor: str | None = None) -> ReleasePage:
-    before = decode_cursor(cursor)
-    if before is not None and not isinstance(before, int):
-        raise Unprocessable("The cursor is not one this API gave out.", code="invalid_cursor")
+    before = decode_cursor(cursor, "releases", int)
     rows = repo.list_releases(session, limit=limit + 1, before_sequence=before)
     more = len(rows) > limit
     rows = rows[:limit]
@@ -452,7 +451,7 @@ def list_releases(session: Session, *, limit: int = 50, cursor: str | None = Non
     current = repo.current_release(session)
     return ReleasePage(
         items=[_release_read(r, sizes.get(r.id, 0), current) for r in rows],
-        next=encode_cursor(rows[-1].sequence) if more else None,
+        next=encode_cursor("releases", rows[-1].sequence) if more else None,
     )
 
 
@@ -579,3 +578,84 @@ def kpi_sets(session: Session, *, work_field: str | None = None) -> list[KpiSetR
         )
         for s in repo.kpi_sets(session, work_field)
     ]
+
+
+# --- what other domains need to enforce definitions -----------------------------------------
+
+
+@dataclass(frozen=True)
+class KpiSpec:
+    """The parts of one KPI version that submissions and aggregates enforce."""
+
+    code: str
+    version: int
+    published: bool
+    value_type: str
+    aggregation: str
+    time_aggregation: str
+    period_types: frozenset[str]
+    dimensions: tuple[str, ...]
+    range_min: float | None
+    range_max: float | None
+    deprecated_from: date | None
+    successor: str | None
+
+
+@dataclass(frozen=True)
+class CodeListSpec:
+    code: str
+    items: frozenset[str]
+    pattern: re.Pattern[str] | None
+
+    def accepts(self, value: str) -> bool:
+        if self.pattern is not None:
+            return self.pattern.fullmatch(value) is not None
+        return value in self.items
+
+
+def kpi_specs(session: Session, codes: Sequence[str]) -> dict[str, dict[int, KpiSpec]]:
+    """Every version of the named KPIs, by code and version number."""
+    out: dict[str, dict[int, KpiSpec]] = {}
+    for v in repo.versions_of(session, codes):
+        out.setdefault(v.kpi_code, {})[v.version] = KpiSpec(
+            code=v.kpi_code,
+            version=v.version,
+            published=v.status == PUBLISHED,
+            value_type=v.value_type,
+            aggregation=v.aggregation,
+            time_aggregation=v.time_aggregation,
+            period_types=frozenset(v.period_types),
+            dimensions=tuple(v.dimensions),
+            range_min=v.range_min,
+            range_max=v.range_max,
+            deprecated_from=v.kpi.deprecated_from,
+            successor=v.kpi.successor_code,
+        )
+    return out
+
+
+def release_members(
+    session: Session, release_id: str | None = None
+) -> tuple[str, dict[str, int]] | None:
+    """(release id, code -> version) of a release, the current one by default; None if absent."""
+    release = (
+        repo.current_release(session)
+        if release_id is None
+        else repo.get_release(session, release_id)
+    )
+    if release is None:
+        return None
+    return release.id, {
+        code: v.version for code, v in repo.release_versions(session, release.id).items()
+    }
+
+
+def code_list_specs(session: Session) -> dict[str, CodeListSpec]:
+    return {
+        c.code: CodeListSpec(
+            code=c.code,
+            items=frozenset(i.code for i in c.items),
+            pattern=re.compile(c.pattern) if c.pattern else None,
+        )
+        for c in repo.code_lists(session)
+    }

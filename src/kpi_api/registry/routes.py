@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Depends, Path, Response
 
-from kpi_api.auth import AnyRoleDep, PublisherDep
+from kpi_api.auth import AnyRoleDep, Principal, PublisherDep, Role, require_roles
 from kpi_api.db import SessionDep
 from kpi_api.errors import problem_responses
 from kpi_api.pagination import CursorQuery, Items, LimitQuery
@@ -25,6 +25,7 @@ from kpi_api.registry.schemas import (
 )
 
 router = APIRouter(prefix="/v1", tags=["registry"])
+VendorReaderDep = Annotated[Principal, Depends(require_roles(Role.publisher, Role.vendor))]
 
 OrgPath = Annotated[str, Path(pattern=ORG_CODE_PATTERN)]
 IdPath = Annotated[str, Path(max_length=36)]
@@ -45,7 +46,7 @@ def list_vendors(session: SessionDep, _: PublisherDep) -> Items[VendorRead]:
 
 
 @router.get("/vendors/{vendor_id}", response_model=VendorRead, responses=READ)
-def get_vendor(vendor_id: IdPath, session: SessionDep, principal: AnyRoleDep) -> VendorRead:
+def get_vendor(vendor_id: IdPath, session: SessionDep, principal: VendorReaderDep) -> VendorRead:
     """One vendor (the publisher, or the vendor itself)."""
     return service.get_vendor(session, vendor_id=vendor_id, principal=principal)
 

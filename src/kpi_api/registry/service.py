@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kpi_api.auth import ApiKey, Principal, Role, create_key, revoke_key
+from kpi_api.db import insert_once
 from kpi_api.errors import Conflict, FieldError, NotFound, Unprocessable
 from kpi_api.pagination import decode_cursor, encode_cursor
 from kpi_api.reference.models import Municipality
@@ -61,8 +62,8 @@ def create_vendor(session: Session, *, data: VendorCreate) -> VendorRead:
     if session.scalar(select(Vendor).where(Vendor.name == data.name)) is not None:
         raise Conflict(f"A vendor named {data.name!r} exists.", code="vendor_exists")
     vendor = Vendor(name=data.name)
-    session.add(vendor)
-    session.flush()
+    if not insert_once(session, vendor):
+        raise Conflict(f"A vendor named {data.name!r} exists.", code="vendor_exists")
     return _vendor_read(session, vendor)
 
 
@@ -168,8 +169,8 @@ def create_organisation(session: Session, *, data: OrganisationCreate) -> Organi
     codes = _check_municipalities(session, data.municipalities)
     org = Organisation(code=data.code, name=data.name)
     org.municipalities = [OrganisationMunicipality(municipality_code=c) for c in codes]
-    session.add(org)
-    session.flush()
+    if not insert_once(session, org):
+        raise Conflict(f"Organisation {data.code!r} exists.", code="organisation_exists")
     return _org_read(org)
 
 
@@ -193,9 +194,9 @@ def get_organisation(session: Session, *, code: str, principal: Principal) -> Or
 def list_organisations(
     session: Session, *, principal: Principal, limit: int, cursor: str | None
 ) -> OrganisationPage:
-    after = decode_cursor(cursor)
+    after = decode_cursor(cursor, "organisations", str)
     stmt = select(Organisation).order_by(Organisation.code).limit(limit + 1)
-    if isinstance(after, str):
+    if after is not None:
         stmt = stmt.where(Organisation.code > after)
     if principal.role is Role.vendor:
         stmt = stmt.join(
@@ -205,7 +206,8 @@ def list_organisations(
     more = len(rows) > limit
     rows = rows[:limit]
     return OrganisationPage(
-        items=[_org_read(o) for o in rows], next=encode_cursor(rows[-1].code) if more else None
+        items=[_org_read(o) for o in rows],
+        next=encode_cursor("organisations", rows[-1].code) if more else None,
     )
 
 
@@ -216,7 +218,8 @@ def authorise(session: Session, *, vendor_id: str, code: str, grant: bool) -> Ve
         raise NotFound(f"Organisation {code!r} does not exist.", code="organisation_not_found")
     link = session.get(VendorOrganisation, (vendor.id, org.id))
     if grant and link is None:
-        session.add(VendorOrganisation(vendor_id=vendor.id, organisation_id=org.id))
+        # A concurrent identical grant is the same outcome, not a conflict.
+        insert_once(session, VendorOrganisation(vendor_id=vendor.id, organisation_id=org.id))
     elif not grant and link is not None:
         session.delete(link)
     session.flush()

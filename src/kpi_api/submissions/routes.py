@@ -1,0 +1,210 @@
+"""HTTP routes of submissions, measurements and period locks."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from kpi_api.auth import AnyRoleDep, Principal, PublisherDep, Role, VendorDep, require_roles
+from kpi_api.db import SessionDep
+from kpi_api.errors import PROBLEM_MEDIA_TYPE, problem_responses
+from kpi_api.i18n import LangDep
+from kpi_api.pagination import CursorQuery, Items, LimitQuery
+from kpi_api.periods import PERIOD_PATTERN
+from kpi_api.submissions import service
+from kpi_api.submissions.parsing import CSV_COLUMNS
+from kpi_api.submissions.schemas import (
+    MeasurementHistory,
+    MeasurementPage,
+    Mode,
+    PeriodLockCreate,
+    PeriodLockRead,
+    SubmissionRejected,
+    SubmissionReport,
+    ValidationRuleRead,
+)
+
+router = APIRouter(prefix="/v1", tags=["submissions"])
+
+CSV_DESCRIPTION = (
+    "CSV with a header row of these columns (any order; kpi, organisation, municipality and "
+    f"period required): {', '.join(CSV_COLUMNS)}. An empty cell is an absent field; "
+    "`disaggregation` is `dimension=code;dimension=code`."
+)
+SUBMIT_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/Batch"}},
+        "text/csv": {"schema": {"type": "string", "description": CSV_DESCRIPTION}},
+    },
+}
+SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": SubmissionReport, "description": "Dry run: the report, nothing stored."},
+    201: {"model": SubmissionReport, "description": "Stored (all rows, or the valid ones)."},
+    **problem_responses(400, 401, 403, 409, 413, 415),
+    422: {
+        "description": "Rejected: the report lists every rejected row with its rule.",
+        "content": {
+            PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/SubmissionRejected"}}
+        },
+    },
+}
+READ = problem_responses(401, 403, 404, 422)
+ReaderDep = Annotated[Principal, Depends(require_roles(Role.vendor, Role.publisher))]
+
+
+@router.post(
+    "/submissions",
+    status_code=201,
+    response_model=SubmissionReport,
+    responses=SUBMIT_RESPONSES,
+    openapi_extra={"requestBody": SUBMIT_BODY},
+)
+async def submit(
+    request: Request,
+    session: SessionDep,
+    principal: VendorDep,
+    lang: LangDep,
+    mode: Annotated[
+        Mode, Query(description="all_or_nothing (default): any rejected row rejects the batch.")
+    ] = Mode.all_or_nothing,
+    dry_run: Annotated[bool, Query(description="Validate and report; store nothing.")] = False,
+    idempotency_key: Annotated[
+        str | None,
+        Header(min_length=1, max_length=200, description="Retry safely: same key, same answer."),
+    ] = None,
+) -> Response:
+    """Submit a batch of up to 10,000 measurements as JSON or CSV (vendor)."""
+    req = service.Request(
+        body=await request.body(),
+        content_type=request.headers.get("content-type"),
+        mode=mode,
+        dry_run=dry_run,
+        idempotency_key=idempotency_key,
+        lang=lang,
+    )
+    settings = request.app.state.settings
+    outcome = await run_in_threadpool(
+        service.submit, session, principal=principal, req=req, max_rows=settings.max_batch_rows
+    )
+    headers = {"Content-Language": lang}
+    if outcome.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    body = outcome.report.model_dump(mode="json")
+    if outcome.status == 422:
+        problem = SubmissionRejected(
+            type="urn:kpi-api:problem:submission_rejected",
+            title="Unprocessable Content",
+            status=422,
+            detail=f"{outcome.report.rejected} of {outcome.report.rows} rows were rejected; "
+            "nothing was stored."
+            if not outcome.report.accepted
+            else None,
+            instance=request.url.path,
+            code="submission_rejected",
+            submission=outcome.report,
+        )
+        return JSONResponse(
+            problem.model_dump(mode="json", exclude_none=True),
+            status_code=422,
+            media_type=PROBLEM_MEDIA_TYPE,
+            headers=headers,
+        )
+    if outcome.report.id is not None:
+        headers["Location"] = f"/v1/submissions/{outcome.report.id}"
+    return JSONResponse(body, status_code=outcome.status, headers=headers)
+
+
+@router.get("/submissions/{submission_id}", response_model=SubmissionReport, responses=READ)
+def get_submission(
+    submission_id: Annotated[str, Path(max_length=36)], session: SessionDep, principal: ReaderDep
+) -> SubmissionReport:
+    """A submission's status and report (its vendor, or the publisher)."""
+    found = service.get_submission(session, submission_id=submission_id, principal=principal)
+    return service.report_of(found)
+
+
+@router.get(
+    "/submissions/{submission_id}/raw",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}, "text/csv": {}}}, **READ},
+)
+def get_raw_submission(
+    submission_id: Annotated[str, Path(max_length=36)], session: SessionDep, principal: ReaderDep
+) -> Response:
+    """The body exactly as it was received, for audit and reprocessing."""
+    found = service.get_submission(session, submission_id=submission_id, principal=principal)
+    return Response(found.raw_body, media_type=found.content_type)
+
+
+@router.get("/measurements", response_model=MeasurementPage, responses=READ)
+def list_measurements(
+    session: SessionDep,
+    principal: ReaderDep,
+    organisation: Annotated[str | None, Query(max_length=40)] = None,
+    kpi: Annotated[str | None, Query(max_length=40)] = None,
+    period: Annotated[str | None, Query(pattern=PERIOD_PATTERN)] = None,
+    municipality: Annotated[str | None, Query(pattern=r"^GM\d{4}$")] = None,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+) -> MeasurementPage:
+    """Current measurements (a vendor sees only its organisations')."""
+    return service.list_measurements(
+        session,
+        principal=principal,
+        organisation=organisation,
+        kpi=kpi,
+        period=period,
+        municipality=municipality,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@router.get(
+    "/measurements/{measurement_id}/history", response_model=MeasurementHistory, responses=READ
+)
+def measurement_history(
+    measurement_id: Annotated[int, Path(ge=1, le=2**62)], session: SessionDep, principal: ReaderDep
+) -> MeasurementHistory:
+    """Every version of a measurement: who sent what, when, and what superseded it."""
+    return service.measurement_history(session, series_id=measurement_id, principal=principal)
+
+
+@router.get("/validation-rules", response_model=Items[ValidationRuleRead])
+def validation_rules() -> Items[ValidationRuleRead]:
+    """Every rule a submission is checked against, with its stable code and messages."""
+    return Items[ValidationRuleRead](items=service.validation_rules())
+
+
+@router.get("/period-locks", response_model=Items[PeriodLockRead], responses=READ)
+def list_period_locks(session: SessionDep, _: AnyRoleDep) -> Items[PeriodLockRead]:
+    """Closed periods: no submission may write into a period that overlaps one."""
+    return Items[PeriodLockRead](items=service.list_locks(session))
+
+
+@router.post(
+    "/period-locks",
+    status_code=201,
+    response_model=PeriodLockRead,
+    responses=problem_responses(401, 403, 409, 422),
+)
+def lock_period(
+    body: PeriodLockCreate, session: SessionDep, principal: PublisherDep
+) -> PeriodLockRead:
+    """Close a period for writes (publisher)."""
+    return service.lock_period(session, data=body, actor=principal.name)
+
+
+@router.delete(
+    "/period-locks/{period}", status_code=204, responses=problem_responses(401, 403, 404, 422)
+)
+def unlock_period(
+    period: Annotated[str, Path(pattern=PERIOD_PATTERN)], session: SessionDep, _: PublisherDep
+) -> Response:
+    """Reopen a closed period (publisher)."""
+    service.unlock_period(session, period=period)
+    return Response(status_code=204)

@@ -1,0 +1,309 @@
+"""Every validation rule of a submission, with its stable code and its messages in NL and EN.
+
+Row rules reject one measurement; request rules refuse the whole request. The codes are a
+contract with vendors: never rename one, add new ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    level: Literal["row", "request"]
+    field: str | None
+    en: str
+    nl: str
+
+    def message(self, lang: str, **params: object) -> str:
+        template = self.nl if lang == "nl" else self.en
+        try:
+            return template.format(**params)
+        except (KeyError, IndexError):
+            return template
+
+
+_RULES = [
+    # --- the request as a whole ---
+    Rule(
+        "unsupported_media_type",
+        "request",
+        None,
+        "Send application/json or text/csv.",
+        "Stuur application/json of text/csv.",
+    ),
+    Rule(
+        "malformed_json",
+        "request",
+        None,
+        "The body is not valid JSON: {detail}.",
+        "De body is geen geldige JSON: {detail}.",
+    ),
+    Rule(
+        "malformed_csv",
+        "request",
+        None,
+        "The body is not valid CSV: {detail}.",
+        "De body is geen geldige CSV: {detail}.",
+    ),
+    Rule(
+        "invalid_encoding",
+        "request",
+        None,
+        "The body is not valid UTF-8.",
+        "De body is geen geldige UTF-8.",
+    ),
+    Rule(
+        "body_too_large",
+        "request",
+        None,
+        "The request body is too large.",
+        "De request body is te groot.",
+    ),
+    Rule(
+        "batch_too_large",
+        "request",
+        None,
+        "A batch holds at most {limit} measurements; this one has {rows}.",
+        "Een batch bevat hoogstens {limit} metingen; deze heeft er {rows}.",
+    ),
+    Rule(
+        "batch_empty",
+        "request",
+        None,
+        "The batch holds no measurements.",
+        "De batch bevat geen metingen.",
+    ),
+    Rule(
+        "organisation_not_authorised",
+        "request",
+        "organisation",
+        "This vendor may not submit for organisation {organisation!r}.",
+        "Deze leverancier mag niet aanleveren voor organisatie {organisation!r}.",
+    ),
+    Rule(
+        "idempotency_key_reused",
+        "request",
+        None,
+        "This Idempotency-Key was used for a different request.",
+        "Deze Idempotency-Key is gebruikt voor een ander verzoek.",
+    ),
+    Rule(
+        "concurrent_update",
+        "request",
+        None,
+        "Another submission changed the same measurements at the same moment; retry.",
+        "Een andere aanlevering wijzigde tegelijk dezelfde metingen; probeer opnieuw.",
+    ),
+    # --- the shape of a row ---
+    Rule("field_missing", "row", None, "{field} is required.", "{field} is verplicht."),
+    Rule(
+        "field_unknown",
+        "row",
+        None,
+        "{field} is not a field of a measurement.",
+        "{field} is geen veld van een meting.",
+    ),
+    Rule(
+        "field_invalid",
+        "row",
+        None,
+        "{field} is not valid: {detail}.",
+        "{field} is ongeldig: {detail}.",
+    ),
+    Rule(
+        "field_too_long",
+        "row",
+        None,
+        "{field} is too long: {detail}.",
+        "{field} is te lang: {detail}.",
+    ),
+    # --- the KPI ---
+    Rule("kpi_unknown", "row", "kpi", "KPI {kpi!r} does not exist.", "KPI {kpi!r} bestaat niet."),
+    Rule(
+        "kpi_version_unknown",
+        "row",
+        "kpi_version",
+        "KPI {kpi!r} has no version {version}.",
+        "KPI {kpi!r} heeft geen versie {version}.",
+    ),
+    Rule(
+        "kpi_not_published",
+        "row",
+        "kpi_version",
+        "Version {version} of KPI {kpi!r} is a draft, not published.",
+        "Versie {version} van KPI {kpi!r} is een concept, niet gepubliceerd.",
+    ),
+    Rule(
+        "release_unknown",
+        "row",
+        "release",
+        "Release {release!r} does not exist.",
+        "Release {release!r} bestaat niet.",
+    ),
+    Rule(
+        "kpi_not_in_release",
+        "row",
+        "kpi",
+        "KPI {kpi!r} is not part of release {release!r}.",
+        "KPI {kpi!r} maakt geen deel uit van release {release!r}.",
+    ),
+    Rule(
+        "kpi_deprecated",
+        "row",
+        "period",
+        "KPI {kpi!r} is deprecated for periods from {since} on{successor}.",
+        "KPI {kpi!r} vervalt voor perioden vanaf {since}{successor}.",
+    ),
+    # --- the period ---
+    Rule(
+        "period_invalid",
+        "row",
+        "period",
+        "{period!r} is not a period; use 2025, 2025-Q1 or 2025-03.",
+        "{period!r} is geen periode; gebruik 2025, 2025-Q1 of 2025-03.",
+    ),
+    Rule(
+        "period_type_not_allowed",
+        "row",
+        "period",
+        "KPI {kpi!r} is measured per {allowed}, not per {type}.",
+        "KPI {kpi!r} wordt gemeten per {allowed}, niet per {type}.",
+    ),
+    Rule(
+        "period_in_future",
+        "row",
+        "period",
+        "Period {period} has not ended yet (it ends {end}).",
+        "Periode {period} is nog niet afgelopen (eindigt {end}).",
+    ),
+    Rule(
+        "period_locked",
+        "row",
+        "period",
+        "Period {period} falls in the closed period {lock}.",
+        "Periode {period} valt in de afgesloten periode {lock}.",
+    ),
+    # --- where ---
+    Rule(
+        "municipality_unknown",
+        "row",
+        "municipality",
+        "{municipality!r} is not a CBS municipality code.",
+        "{municipality!r} is geen CBS-gemeentecode.",
+    ),
+    Rule(
+        "municipality_not_valid",
+        "row",
+        "municipality",
+        "Municipality {municipality} did not exist during {period}.",
+        "Gemeente {municipality} bestond niet in {period}.",
+    ),
+    Rule(
+        "organisation_not_in_municipality",
+        "row",
+        "municipality",
+        "Organisation {organisation!r} is not registered as working in {municipality}.",
+        "Organisatie {organisation!r} is niet geregistreerd als werkzaam in {municipality}.",
+    ),
+    # --- the disaggregation ---
+    Rule(
+        "dimension_not_allowed",
+        "row",
+        "disaggregation",
+        "KPI {kpi!r} cannot be split by {dimension!r}; allowed: {allowed}.",
+        "KPI {kpi!r} kan niet worden uitgesplitst naar {dimension!r}; toegestaan: {allowed}.",
+    ),
+    Rule(
+        "dimension_code_missing",
+        "row",
+        "disaggregation",
+        "Dimension {dimension!r} has no code.",
+        "Dimensie {dimension!r} heeft geen code.",
+    ),
+    Rule(
+        "dimension_code_unknown",
+        "row",
+        "disaggregation",
+        "{code!r} is not in code list {dimension!r}.",
+        "{code!r} staat niet in codelijst {dimension!r}.",
+    ),
+    Rule(
+        "area_outside_municipality",
+        "row",
+        "disaggregation",
+        "{code} does not lie in municipality {municipality}.",
+        "{code} ligt niet in gemeente {municipality}.",
+    ),
+    # --- the value ---
+    Rule(
+        "value_form",
+        "row",
+        "value",
+        "A {value_type} KPI takes {expected}.",
+        "Een {value_type}-KPI vraagt {expected}.",
+    ),
+    Rule(
+        "value_not_integer",
+        "row",
+        "value",
+        "{field} must be a whole number.",
+        "{field} moet een geheel getal zijn.",
+    ),
+    Rule(
+        "value_out_of_range",
+        "row",
+        "value",
+        "{value} lies outside the valid range {low} .. {high}.",
+        "{value} ligt buiten het geldige bereik {low} .. {high}.",
+    ),
+    Rule(
+        "numerator_exceeds_denominator",
+        "row",
+        "numerator",
+        "The numerator ({numerator}) exceeds the denominator ({denominator}).",
+        "De teller ({numerator}) is groter dan de noemer ({denominator}).",
+    ),
+    Rule(
+        "denominator_not_positive",
+        "row",
+        "denominator",
+        "The denominator must be greater than 0.",
+        "De noemer moet groter zijn dan 0.",
+    ),
+    Rule(
+        "n_not_positive",
+        "row",
+        "n",
+        "n must be a whole number of at least 1.",
+        "n moet een geheel getal van minstens 1 zijn.",
+    ),
+    Rule(
+        "negative_count",
+        "row",
+        None,
+        "{field} cannot be negative.",
+        "{field} kan niet negatief zijn.",
+    ),
+    # --- the batch and the stored data ---
+    Rule(
+        "duplicate_in_batch",
+        "row",
+        None,
+        "Row {first} already holds this organisation, KPI, period, municipality and "
+        "disaggregation.",
+        "Rij {first} bevat al deze organisatie, KPI, periode, gemeente en uitsplitsing.",
+    ),
+    Rule(
+        "nothing_to_withdraw",
+        "row",
+        None,
+        "There is no current measurement to withdraw.",
+        "Er is geen actuele meting om in te trekken.",
+    ),
+]
+
+RULES: dict[str, Rule] = {r.code: r for r in _RULES}

@@ -1,0 +1,159 @@
+"""Shapes of measurements, submissions and their reports."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kpi_api.errors import Problem
+
+
+class Mode(enum.StrEnum):
+    all_or_nothing = "all_or_nothing"
+    partial = "partial"
+
+
+class MeasurementIn(BaseModel):
+    """One measurement as a vendor sends it (a JSON object, or a CSV row)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
+
+    kpi: str = Field(min_length=1, max_length=40, description="KPI code, e.g. IMP-FIN-01.")
+    kpi_version: int | None = Field(
+        default=None, ge=1, description="Version of the KPI; default: the release's version."
+    )
+    release: str | None = Field(
+        default=None,
+        max_length=20,
+        description="Release whose KPI version applies; default current.",
+    )
+    organisation: str = Field(min_length=1, max_length=40, description="Organisation code.")
+    municipality: str = Field(min_length=1, max_length=10, description="CBS code, e.g. GM0363.")
+    period: str = Field(min_length=1, max_length=10, description="2025, 2025-Q1 or 2025-03.")
+    disaggregation: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=10,
+        description='Dimension -> code (e.g. {"age_band": "12-17"}); empty for a total.',
+    )
+    value: float | None = Field(default=None, description="For sum KPIs (counts, amounts).")
+    numerator: float | None = Field(default=None, description="For percentage KPIs.")
+    denominator: float | None = Field(default=None, description="For percentage KPIs.")
+    mean: float | None = Field(default=None, description="For scores and mean durations.")
+    n: float | None = Field(default=None, description="Observations behind `mean`.")
+    note: str | None = Field(default=None, max_length=2000, description="Explains the figure.")
+    record_id: str | None = Field(default=None, max_length=200, description="Vendor's own id.")
+    withdraw: bool = Field(default=False, description="Withdraw the current measurement.")
+
+
+class Batch(BaseModel):
+    """A JSON batch; rows are validated one by one, so one bad row never hides the others."""
+
+    measurements: list[MeasurementIn] = Field(max_length=10_000)
+
+
+class RowError(BaseModel):
+    row: int = Field(description="1-based position of the measurement in the batch.")
+    field: str | None = Field(description="The field at fault, if one is.")
+    code: str = Field(description="Stable rule code; see GET /v1/validation-rules.")
+    message: str
+
+
+class SubmissionReport(BaseModel):
+    id: str | None = Field(description="The stored submission; null for a dry run.")
+    status: str = Field(
+        description="accepted, partially_accepted or rejected; for a dry run valid or invalid."
+    )
+    mode: Mode
+    dry_run: bool
+    received_at: datetime
+    rows: int
+    accepted: int
+    rejected: int
+    created: int = Field(description="Accepted rows that started a new measurement.")
+    corrected: int = Field(description="Accepted rows that superseded a different value.")
+    unchanged: int = Field(description="Accepted rows equal to the current value (no new version).")
+    withdrawn: int = Field(description="Accepted withdrawals (tombstones).")
+    errors: list[RowError]
+
+
+class SubmissionRejected(Problem):
+    """A problem+json body for a rejected batch, with the full report."""
+
+    submission: SubmissionReport
+
+
+class MeasurementRead(BaseModel):
+    id: int = Field(description="Identifier of the measurement (its natural key).")
+    kpi: str
+    kpi_version: int
+    organisation: str
+    municipality: str
+    period: str
+    disaggregation: dict[str, str]
+    value: float | None
+    numerator: float | None
+    denominator: float | None
+    n: int | None
+    note: str | None
+    record_id: str | None
+    version: int
+    submission: str
+    submitted_at: datetime
+
+
+class MeasurementPage(BaseModel):
+    items: list[MeasurementRead]
+    next: str | None
+
+
+class MeasurementVersionRead(BaseModel):
+    version: int
+    kpi_version: int
+    withdrawn: bool
+    current: bool
+    value: float | None
+    numerator: float | None
+    denominator: float | None
+    n: int | None
+    note: str | None
+    record_id: str | None
+    submission: str
+    vendor: str = Field(description="Name of the vendor that sent it.")
+    submitted_at: datetime
+    superseded_at: datetime | None
+
+
+class MeasurementHistory(BaseModel):
+    id: int
+    kpi: str
+    organisation: str
+    municipality: str
+    period: str
+    disaggregation: dict[str, str]
+    versions: list[MeasurementVersionRead]
+
+
+class PeriodLockCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    period: str = Field(pattern=r"^\d{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$", examples=["2025-Q1"])
+    reason: str = Field(default="", max_length=2000)
+
+
+class PeriodLockRead(BaseModel):
+    period: str
+    start: str
+    end: str
+    reason: str
+    locked_at: datetime
+    locked_by: str
+
+
+class ValidationRuleRead(BaseModel):
+    code: str
+    level: str = Field(description="`row` rejects one measurement; `request` the whole request.")
+    field: str | None
+    message_en: str
+    message_nl: str

@@ -1,0 +1,493 @@
+"""Submitting measurements: validate a batch, store it in one transaction, report every row."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from kpi_api.auth import Principal, Role
+from kpi_api.catalogue import service as catalogue
+from kpi_api.db import utcnow
+from kpi_api.errors import Conflict, FieldError, Forbidden, KpiApiError, NotFound
+from kpi_api.pagination import decode_cursor, encode_cursor
+from kpi_api.periods import parse_period
+from kpi_api.reference import service as reference
+from kpi_api.registry import service as registry
+from kpi_api.submissions import repository as repo
+from kpi_api.submissions.models import MeasurementVersion, PeriodLock, Submission
+from kpi_api.submissions.parsing import media_type, parse_body
+from kpi_api.submissions.rules import RULES
+from kpi_api.submissions.schemas import (
+    MeasurementHistory,
+    MeasurementPage,
+    MeasurementRead,
+    MeasurementVersionRead,
+    Mode,
+    PeriodLockCreate,
+    PeriodLockRead,
+    RowError,
+    SubmissionReport,
+    ValidationRuleRead,
+)
+from kpi_api.submissions.validation import (
+    Context,
+    ValidRow,
+    mark_duplicates,
+    organisation_codes,
+    validate_row,
+)
+
+
+@dataclass
+class Outcome:
+    """What the route answers: the HTTP status and the report (stored or dry run)."""
+
+    status: int
+    report: SubmissionReport
+    replayed: bool = False
+
+
+@dataclass
+class Request:
+    body: bytes
+    content_type: str | None
+    mode: Mode
+    dry_run: bool
+    idempotency_key: str | None
+    lang: str
+
+
+def request_digest(req: Request) -> str:
+    h = hashlib.sha256()
+    for part in (media_type(req.content_type), req.mode.value, str(req.dry_run)):
+        h.update(part.encode() + b"\x00")
+    h.update(req.body)
+    return h.hexdigest()
+
+
+def _context(session: Session, rows: list[Any], orgs: dict[str, Any], lang: str) -> Context:
+    kpis = {r["kpi"].strip() for r in rows if isinstance(r, dict) and isinstance(r.get("kpi"), str)}
+    named = {
+        r["release"] for r in rows if isinstance(r, dict) and isinstance(r.get("release"), str)
+    }
+    releases: dict[str, dict[str, int] | None] = {}
+    for release_id in named:
+        found = catalogue.release_members(session, release_id.strip())
+        releases[release_id.strip()] = found[1] if found else None
+    locks = [parse_period(lock.period) for lock in repo.locks(session)]
+    return Context(
+        lang=lang,
+        today=date.today(),
+        specs=catalogue.kpi_specs(session, sorted(kpis)),
+        current_release=catalogue.release_members(session),
+        releases=releases,
+        code_lists=catalogue.code_list_specs(session),
+        municipalities=reference.municipalities(session),
+        organisations=orgs,
+        locks=locks,
+    )
+
+
+def _authorise(
+    session: Session, principal: Principal, rows: list[Any], lang: str
+) -> dict[str, Any]:
+    codes = organisation_codes(rows)
+    assert principal.vendor_id is not None
+    orgs = registry.organisations_for_vendor(session, vendor_id=principal.vendor_id, codes=codes)
+    refused = sorted(codes - orgs.keys())
+    if refused:
+        rule = RULES["organisation_not_authorised"]
+        raise Forbidden(
+            rule.message(lang, organisation=refused[0]),
+            code=rule.code,
+            errors=[
+                FieldError(
+                    location="body",
+                    pointer="/measurements",
+                    code=rule.code,
+                    message=rule.message(lang, organisation=code),
+                )
+                for code in refused[:100]
+            ],
+        )
+    return orgs
+
+
+def _check_stored(
+    session: Session, rows: list[ValidRow], lang: str
+) -> tuple[list[ValidRow], list[RowError], dict[int, MeasurementVersion], dict[tuple, int]]:
+    """Reject withdrawals of nothing; return the series and current versions the rows touch."""
+    ids = repo.series_ids(session, [r.natural_key for r in rows])
+    current = repo.current_versions(session, list(ids.values()))
+    kept, errors = [], []
+    rule = RULES["nothing_to_withdraw"]
+    for r in rows:
+        cur = current.get(ids.get(r.natural_key, -1))
+        if r.withdraw and (cur is None or cur.withdrawn):
+            errors.append(
+                RowError(row=r.row, field="withdraw", code=rule.code, message=rule.message(lang))
+            )
+        else:
+            kept.append(r)
+    return kept, errors, current, ids
+
+
+def _store(
+    session: Session,
+    rows: list[ValidRow],
+    current: dict[int, MeasurementVersion],
+    ids: dict[tuple, int],
+    *,
+    submission_id: str,
+    vendor_id: str,
+) -> dict[str, int]:
+    counts = {"created": 0, "corrected": 0, "unchanged": 0, "withdrawn": 0}
+    new_series = [
+        {
+            "organisation_id": r.organisation_id,
+            "kpi_code": r.kpi,
+            "period": r.period.code,
+            "period_type": r.period.type,
+            "period_start": r.period.start,
+            "period_end": r.period.end,
+            "municipality_code": r.municipality,
+            "disaggregation_key": r.natural_key[4],
+            "disaggregation": r.disaggregation,
+        }
+        for r in rows
+        if r.natural_key not in ids
+    ]
+    if new_series:
+        repo.insert_series(session, new_series)
+        ids = ids | repo.series_ids(
+            session, [r.natural_key for r in rows if r.natural_key not in ids]
+        )
+    now = utcnow()
+    versions, superseded = [], []
+    for r in rows:
+        sid = ids[r.natural_key]
+        cur = current.get(sid)
+        if cur is not None and _payload(cur) == r.payload():
+            counts["unchanged"] += 1
+            continue
+        if r.withdraw:
+            counts["withdrawn"] += 1
+        elif cur is None or cur.withdrawn:
+            counts["created"] += 1
+        else:
+            counts["corrected"] += 1
+        if cur is not None:
+            superseded.append(cur.id)
+        versions.append(
+            {
+                "series_id": sid,
+                "version": cur.version + 1 if cur is not None else 1,
+                "kpi_version": r.kpi_version,
+                "withdrawn": r.withdraw,
+                "value": r.value,
+                "numerator": r.numerator,
+                "denominator": r.denominator,
+                "n": r.n,
+                "note": r.note,
+                "record_id": r.record_id,
+                "submission_id": submission_id,
+                "vendor_id": vendor_id,
+                "created_at": now,
+                "superseded_at": None,
+                "is_current": True,
+            }
+        )
+    if superseded and repo.supersede(session, superseded, now) != len(superseded):
+        raise _concurrent()
+    try:
+        repo.insert_versions(session, versions)
+    except IntegrityError as exc:
+        raise _concurrent() from exc
+    return counts
+
+
+def _concurrent() -> KpiApiError:
+    rule = RULES["concurrent_update"]
+    return Conflict(rule.en, code=rule.code, headers={"Retry-After": "1"})
+
+
+def _payload(v: MeasurementVersion) -> tuple[Any, ...]:
+    return (v.kpi_version, v.withdrawn, v.value, v.numerator, v.denominator, v.n, v.note)
+
+
+def _replay(existing: Submission, digest: str) -> Outcome:
+    if existing.request_sha256 != digest:
+        rule = RULES["idempotency_key_reused"]
+        raise Conflict(rule.en, code=rule.code)
+    return Outcome(existing.response_status, SubmissionReport(**existing.report), replayed=True)
+
+
+def submit(session: Session, *, principal: Principal, req: Request, max_rows: int) -> Outcome:
+    """Validate a batch and, unless it is a dry run, store it in this transaction."""
+    assert principal.role is Role.vendor and principal.vendor_id is not None
+    digest = request_digest(req)
+    if req.idempotency_key is not None and not req.dry_run:
+        existing = repo.submission_by_key(session, principal.vendor_id, req.idempotency_key)
+        if existing is not None:
+            return _replay(existing, digest)
+
+    raw_rows = parse_body(req.body, req.content_type, req.lang)
+    if not raw_rows:
+        raise KpiApiError(RULES["batch_empty"].message(req.lang), code="batch_empty", status=422)
+    if len(raw_rows) > max_rows:
+        rule = RULES["batch_too_large"]
+        raise KpiApiError(
+            rule.message(req.lang, limit=max_rows, rows=len(raw_rows)), code=rule.code, status=413
+        )
+    orgs = _authorise(session, principal, raw_rows, req.lang)
+    ctx = _context(session, raw_rows, orgs, req.lang)
+
+    valid: list[ValidRow] = []
+    errors: list[RowError] = []
+    for index, raw in enumerate(raw_rows):
+        row, row_errors = validate_row(index, raw, ctx)
+        errors += row_errors
+        if row is not None:
+            valid.append(row)
+    valid, dup_errors = mark_duplicates(valid, ctx)
+    valid, stored_errors, current, ids = _check_stored(session, valid, req.lang)
+    errors = sorted(errors + dup_errors + stored_errors, key=lambda e: e.row)
+    rejected_rows = len({e.row for e in errors})
+    accept = bool(valid) and (req.mode is Mode.partial or rejected_rows == 0)
+
+    report = SubmissionReport(
+        id=None,
+        status="",
+        mode=req.mode,
+        dry_run=req.dry_run,
+        received_at=utcnow(),
+        rows=len(raw_rows),
+        accepted=len(valid) if accept else 0,
+        rejected=rejected_rows if accept else len(raw_rows),
+        created=0,
+        corrected=0,
+        unchanged=0,
+        withdrawn=0,
+        errors=errors,
+    )
+    if req.dry_run:
+        report.status = "valid" if rejected_rows == 0 else "invalid"
+        return Outcome(200 if accept else 422, report)
+
+    submission = _open_submission(session, principal, req, digest)
+    if isinstance(submission, Outcome):
+        return submission
+    report.id = submission.id
+    if accept:
+        counts = _store(
+            session, valid, current, ids, submission_id=submission.id, vendor_id=principal.vendor_id
+        )
+        for name, n in counts.items():
+            setattr(report, name, n)
+        report.status = "accepted" if rejected_rows == 0 else "partially_accepted"
+        status = 201
+    else:
+        report.status = "rejected"
+        status = 422
+    submission.status = report.status
+    submission.rows_total = report.rows
+    submission.rows_accepted = report.accepted
+    submission.rows_rejected = report.rejected
+    submission.response_status = status
+    submission.report = report.model_dump(mode="json")
+    session.flush()
+    return Outcome(status, report)
+
+
+def _open_submission(
+    session: Session, principal: Principal, req: Request, digest: str
+) -> Submission | Outcome:
+    """Insert the submission row first, so a concurrent retry with the same key waits for it."""
+    submission = Submission(
+        id=str(uuid.uuid4()),
+        vendor_id=principal.vendor_id,
+        api_key_id=principal.key_id,
+        received_at=utcnow(),
+        content_type=media_type(req.content_type),
+        raw_body=req.body,
+        body_sha256=hashlib.sha256(req.body).hexdigest(),
+        mode=req.mode.value,
+        status="processing",
+        idempotency_key=req.idempotency_key,
+        request_sha256=digest,
+        report={},
+    )
+    try:
+        with session.begin_nested():
+            session.add(submission)
+    except IntegrityError:
+        assert req.idempotency_key is not None and principal.vendor_id is not None
+        existing = repo.submission_by_key(session, principal.vendor_id, req.idempotency_key)
+        if existing is None:
+            raise
+        return _replay(existing, digest)
+    return submission
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _scope(principal: Principal) -> str | None:
+    """The vendor whose organisations bound what the principal sees; None for all."""
+    return principal.vendor_id if principal.role is Role.vendor else None
+
+
+def get_submission(session: Session, *, submission_id: str, principal: Principal) -> Submission:
+    found = session.get(Submission, submission_id)
+    if found is None or (principal.role is Role.vendor and found.vendor_id != principal.vendor_id):
+        raise NotFound(f"Submission {submission_id} does not exist.", code="submission_not_found")
+    return found
+
+
+def report_of(submission: Submission) -> SubmissionReport:
+    if not submission.report:
+        raise NotFound("The submission has no report yet.", code="submission_not_found")
+    return SubmissionReport(**submission.report)
+
+
+def list_measurements(
+    session: Session,
+    *,
+    principal: Principal,
+    organisation: str | None,
+    kpi: str | None,
+    period: str | None,
+    municipality: str | None,
+    limit: int,
+    cursor: str | None,
+) -> MeasurementPage:
+    after = decode_cursor(cursor, "measurements", int)
+    rows = repo.current_measurements(
+        session,
+        vendor_id=_scope(principal),
+        organisation=organisation,
+        kpi=kpi,
+        period=period,
+        municipality=municipality,
+        after_id=after,
+        limit=limit + 1,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [
+        MeasurementRead(
+            id=s.id,
+            kpi=s.kpi_code,
+            kpi_version=v.kpi_version,
+            organisation=org_code,
+            municipality=s.municipality_code,
+            period=s.period,
+            disaggregation=s.disaggregation,
+            value=v.value,
+            numerator=v.numerator,
+            denominator=v.denominator,
+            n=v.n,
+            note=v.note,
+            record_id=v.record_id,
+            version=v.version,
+            submission=v.submission_id,
+            submitted_at=v.created_at,
+        )
+        for s, v, org_code in rows
+    ]
+    return MeasurementPage(
+        items=items, next=encode_cursor("measurements", rows[-1][0].id) if more else None
+    )
+
+
+def measurement_history(
+    session: Session, *, series_id: int, principal: Principal
+) -> MeasurementHistory:
+    found = repo.series(session, series_id, _scope(principal))
+    if found is None:
+        raise NotFound(f"Measurement {series_id} does not exist.", code="measurement_not_found")
+    s, org_code = found
+    return MeasurementHistory(
+        id=s.id,
+        kpi=s.kpi_code,
+        organisation=org_code,
+        municipality=s.municipality_code,
+        period=s.period,
+        disaggregation=s.disaggregation,
+        versions=[
+            MeasurementVersionRead(
+                version=v.version,
+                kpi_version=v.kpi_version,
+                withdrawn=v.withdrawn,
+                current=v.is_current,
+                value=v.value,
+                numerator=v.numerator,
+                denominator=v.denominator,
+                n=v.n,
+                note=v.note,
+                record_id=v.record_id,
+                submission=v.submission_id,
+                vendor=vendor_name,
+                submitted_at=v.created_at,
+                superseded_at=v.superseded_at,
+            )
+            for v, vendor_name in repo.history(session, s.id)
+        ],
+    )
+
+
+# --- period locks ----------------------------------------------------------------------------
+
+
+def _lock_read(lock: PeriodLock) -> PeriodLockRead:
+    return PeriodLockRead(
+        period=lock.period,
+        start=lock.period_start.isoformat(),
+        end=lock.period_end.isoformat(),
+        reason=lock.reason,
+        locked_at=lock.locked_at,
+        locked_by=lock.locked_by,
+    )
+
+
+def lock_period(session: Session, *, data: PeriodLockCreate, actor: str) -> PeriodLockRead:
+    period = parse_period(data.period)
+    if session.get(PeriodLock, period.code) is not None:
+        raise Conflict(f"Period {period.code} is already closed.", code="period_already_locked")
+    lock = PeriodLock(
+        period=period.code,
+        period_start=period.start,
+        period_end=period.end,
+        reason=data.reason,
+        locked_by=actor,
+    )
+    session.add(lock)
+    session.flush()
+    return _lock_read(lock)
+
+
+def unlock_period(session: Session, *, period: str) -> None:
+    lock = session.get(PeriodLock, period)
+    if lock is None:
+        raise NotFound(f"Period {period} is not closed.", code="period_lock_not_found")
+    session.delete(lock)
+    session.flush()
+
+
+def list_locks(session: Session) -> list[PeriodLockRead]:
+    return [_lock_read(lock) for lock in repo.locks(session)]
+
+
+def validation_rules() -> list[ValidationRuleRead]:
+    return [
+        ValidationRuleRead(
+            code=r.code, level=r.level, field=r.field, message_en=r.en, message_nl=r.nl
+        )
+        for r in RULES.values()
+    ]

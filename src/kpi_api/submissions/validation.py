@@ -1,0 +1,370 @@
+"""Validate measurements against the KPI definition they name: plain functions, no I/O.
+
+Everything a row is checked against is loaded once per batch into a ``Context``; each check
+below enforces one rule of ``rules.RULES`` and reports it with its code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from pydantic import ValidationError
+
+from kpi_api.catalogue.service import CodeListSpec, KpiSpec
+from kpi_api.periods import Period, parse_period
+from kpi_api.reference.service import MunicipalityInfo
+from kpi_api.registry.service import OrganisationInfo
+from kpi_api.submissions.rules import RULES
+from kpi_api.submissions.schemas import MeasurementIn, RowError
+
+_VALUE_FIELDS = ("value", "numerator", "denominator", "mean", "n")
+_EXPECTED = {
+    "sum": ("value",),
+    "ratio_of_sums": ("numerator", "denominator"),
+    "weighted_mean": ("mean", "n"),
+}
+_PYDANTIC_CODES = {
+    "missing": "field_missing",
+    "extra_forbidden": "field_unknown",
+    "string_too_long": "field_too_long",
+    "too_long": "field_too_long",
+}
+
+
+@dataclass
+class Context:
+    """What a batch is validated against, loaded once."""
+
+    lang: str
+    today: date
+    specs: dict[str, dict[int, KpiSpec]]
+    current_release: tuple[str, dict[str, int]] | None
+    releases: dict[str, dict[str, int] | None]
+    code_lists: dict[str, CodeListSpec]
+    municipalities: dict[str, MunicipalityInfo]
+    organisations: dict[str, OrganisationInfo]
+    locks: list[Period]
+
+
+@dataclass
+class ValidRow:
+    """A row that passed every rule that needs no stored measurements."""
+
+    row: int
+    organisation_id: str
+    kpi: str
+    kpi_version: int
+    period: Period
+    municipality: str
+    disaggregation: dict[str, str]
+    withdraw: bool
+    value: float | None
+    numerator: float | None
+    denominator: float | None
+    n: int | None
+    note: str | None
+    record_id: str | None
+
+    @property
+    def natural_key(self) -> tuple[str, str, str, str, str]:
+        return (
+            self.organisation_id,
+            self.kpi,
+            self.period.code,
+            self.municipality,
+            disaggregation_key(self.disaggregation),
+        )
+
+    def payload(self) -> tuple[Any, ...]:
+        """What makes two versions the same measurement value."""
+        return (
+            self.kpi_version,
+            self.withdraw,
+            self.value,
+            self.numerator,
+            self.denominator,
+            self.n,
+            self.note,
+        )
+
+
+def disaggregation_key(disaggregation: dict[str, str]) -> str:
+    """Canonical text of a disaggregation: ``age_band=12-17;gender=V``; empty for a total."""
+    return ";".join(f"{k}={disaggregation[k]}" for k in sorted(disaggregation))
+
+
+@dataclass
+class _Row:
+    row: int
+    ctx: Context
+    errors: list[RowError] = field(default_factory=list)
+
+    def fail(self, rule_code: str, field_name: str | None = None, /, **params: object) -> None:
+        rule = RULES[rule_code]
+        self.errors.append(
+            RowError(
+                row=self.row,
+                field=field_name if field_name is not None else rule.field,
+                code=rule.code,
+                message=rule.message(self.ctx.lang, **params),
+            )
+        )
+
+
+def _shape(raw: Any, row: _Row) -> MeasurementIn | None:
+    if not isinstance(raw, dict):
+        row.fail("field_invalid", "", field="measurement", detail="expected an object")
+        return None
+    if isinstance(raw.get("disaggregation"), str):  # a malformed CSV cell
+        row.fail(
+            "field_invalid",
+            "disaggregation",
+            field="disaggregation",
+            detail="expected dimension=code;dimension=code",
+        )
+        return None
+    try:
+        return MeasurementIn.model_validate(raw)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            loc = ".".join(str(p) for p in err["loc"]) or "measurement"
+            code = _PYDANTIC_CODES.get(err["type"], "field_invalid")
+            row.fail(code, loc.split(".")[0], field=loc, detail=err["msg"])
+        return None
+
+
+def _spec(m: MeasurementIn, row: _Row) -> KpiSpec | None:
+    ctx = row.ctx
+    versions = ctx.specs.get(m.kpi)
+    if not versions:
+        row.fail("kpi_unknown", kpi=m.kpi)
+        return None
+    number = m.kpi_version
+    if number is None:
+        if m.release is not None:
+            members = ctx.releases.get(m.release)
+            if members is None:
+                row.fail("release_unknown", release=m.release)
+                return None
+            release_id = m.release
+        elif ctx.current_release is not None:
+            release_id, members = ctx.current_release
+        else:
+            row.fail("kpi_not_in_release", kpi=m.kpi, release="-")
+            return None
+        number = members.get(m.kpi)
+        if number is None:
+            row.fail("kpi_not_in_release", kpi=m.kpi, release=release_id)
+            return None
+    spec = versions.get(number)
+    if spec is None:
+        row.fail("kpi_version_unknown", kpi=m.kpi, version=number)
+        return None
+    if not spec.published:
+        row.fail("kpi_not_published", kpi=m.kpi, version=number)
+        return None
+    return spec
+
+
+def _period(m: MeasurementIn, spec: KpiSpec, row: _Row) -> Period | None:
+    try:
+        period = parse_period(m.period)
+    except ValueError:
+        row.fail("period_invalid", period=m.period)
+        return None
+    ok = True
+    if period.type not in spec.period_types:
+        allowed = "/".join(sorted(spec.period_types))
+        row.fail("period_type_not_allowed", kpi=spec.code, allowed=allowed, type=period.type)
+        ok = False
+    if period.end >= row.ctx.today:
+        row.fail("period_in_future", period=period.code, end=period.end.isoformat())
+        ok = False
+    if spec.deprecated_from is not None and period.start >= spec.deprecated_from:
+        successor = f"; use {spec.successor}" if spec.successor else ""
+        row.fail(
+            "kpi_deprecated",
+            kpi=spec.code,
+            since=spec.deprecated_from.isoformat(),
+            successor=successor,
+        )
+        ok = False
+    for lock in row.ctx.locks:
+        if lock.overlaps(period):
+            row.fail("period_locked", period=period.code, lock=lock.code)
+            ok = False
+            break
+    return period if ok else None
+
+
+def _place(m: MeasurementIn, period: Period | None, org: OrganisationInfo, row: _Row) -> bool:
+    info = row.ctx.municipalities.get(m.municipality)
+    if info is None:
+        row.fail("municipality_unknown", municipality=m.municipality)
+        return False
+    ok = True
+    if period is not None and not info.overlaps(period.start, period.end):
+        row.fail("municipality_not_valid", municipality=m.municipality, period=period.code)
+        ok = False
+    if m.municipality not in org.municipalities:
+        row.fail(
+            "organisation_not_in_municipality", organisation=org.code, municipality=m.municipality
+        )
+        ok = False
+    return ok
+
+
+_AREA_PREFIX = {"neighbourhood": "BU", "district": "WK"}
+
+
+def _dimensions(m: MeasurementIn, spec: KpiSpec, row: _Row) -> bool:
+    ok = True
+    for dimension, code in m.disaggregation.items():
+        if dimension not in spec.dimensions:
+            allowed = ", ".join(spec.dimensions) or "none"
+            row.fail("dimension_not_allowed", kpi=spec.code, dimension=dimension, allowed=allowed)
+            ok = False
+        elif code == "":
+            row.fail("dimension_code_missing", dimension=dimension)
+            ok = False
+        elif (code_list := row.ctx.code_lists.get(dimension)) is None or not code_list.accepts(
+            code
+        ):
+            row.fail("dimension_code_unknown", dimension=dimension, code=code)
+            ok = False
+        elif dimension in _AREA_PREFIX and code[2:6] != m.municipality[2:6]:
+            row.fail("area_outside_municipality", code=code, municipality=m.municipality)
+            ok = False
+    return ok
+
+
+def _whole(x: float) -> bool:
+    return math.isfinite(x) and x == int(x)
+
+
+def _value(m: MeasurementIn, spec: KpiSpec, row: _Row) -> bool:
+    given = {f for f in _VALUE_FIELDS if getattr(m, f) is not None}
+    if m.withdraw:
+        if given:
+            row.fail("value_form", "value", value_type="withdrawal", expected="no value fields")
+            return False
+        return True
+    expected = _EXPECTED[spec.aggregation]
+    if given != set(expected):
+        row.fail("value_form", "value", value_type=spec.value_type, expected=" and ".join(expected))
+        return False
+    low = spec.range_min if spec.range_min is not None else -math.inf
+    high = spec.range_max if spec.range_max is not None else math.inf
+    ok = True
+    if spec.aggregation == "sum":
+        assert m.value is not None
+        if spec.value_type == "count" and not _whole(m.value):
+            row.fail("value_not_integer", "value", field="value")
+            return False
+        value = m.value
+    elif spec.aggregation == "ratio_of_sums":
+        num, den = m.numerator, m.denominator
+        assert num is not None and den is not None
+        for name, x in (("numerator", num), ("denominator", den)):
+            if not _whole(x):
+                row.fail("value_not_integer", name, field=name)
+                ok = False
+            elif x < 0:
+                row.fail("negative_count", name, field=name)
+                ok = False
+        if not ok:
+            return False
+        if den <= 0:
+            row.fail("denominator_not_positive")
+            return False
+        if num > den:
+            row.fail("numerator_exceeds_denominator", numerator=int(num), denominator=int(den))
+            return False
+        value = 100.0 * num / den
+    else:
+        assert m.mean is not None and m.n is not None
+        if not _whole(m.n) or m.n < 1:
+            row.fail("n_not_positive")
+            return False
+        value = m.mean
+    if not low <= value <= high:
+        field_name = "mean" if spec.aggregation == "weighted_mean" else "value"
+        row.fail("value_out_of_range", field_name, value=round(value, 4), low=low, high=high)
+        ok = False
+    return ok
+
+
+def validate_row(index: int, raw: Any, ctx: Context) -> tuple[ValidRow | None, list[RowError]]:
+    """Check one row against every rule that needs no stored measurements."""
+    row = _Row(row=index + 1, ctx=ctx)
+    m = _shape(raw, row)
+    if m is None:
+        return None, row.errors
+    org = ctx.organisations.get(m.organisation)
+    assert org is not None, "unauthorised organisations are refused before rows are checked"
+    spec = _spec(m, row)
+    if spec is None:
+        _place(m, None, org, row)
+        return None, row.errors
+    period = _period(m, spec, row)
+    checks = [_place(m, period, org, row), _dimensions(m, spec, row), _value(m, spec, row)]
+    if period is None or not all(checks):
+        return None, row.errors
+    if spec.aggregation == "ratio_of_sums":
+        assert m.numerator is not None and m.denominator is not None
+        value = 100.0 * m.numerator / m.denominator
+    elif spec.aggregation == "weighted_mean":
+        value = m.mean
+    else:
+        value = m.value
+    return ValidRow(
+        row=row.row,
+        organisation_id=org.id,
+        kpi=spec.code,
+        kpi_version=spec.version,
+        period=period,
+        municipality=m.municipality,
+        disaggregation=dict(m.disaggregation),
+        withdraw=m.withdraw,
+        value=None if m.withdraw else value,
+        numerator=m.numerator,
+        denominator=m.denominator,
+        n=int(m.n) if m.n is not None else None,
+        note=m.note,
+        record_id=m.record_id,
+    ), row.errors
+
+
+def organisation_codes(rows: Iterable[Any]) -> set[str]:
+    """Organisation codes named by the rows, read before full validation (for authorisation)."""
+    out = set()
+    for raw in rows:
+        if isinstance(raw, dict) and isinstance(raw.get("organisation"), str):
+            out.add(raw["organisation"].strip())
+    return out
+
+
+def mark_duplicates(rows: list[ValidRow], ctx: Context) -> tuple[list[ValidRow], list[RowError]]:
+    """Keep the first row of each natural key; reject the rest."""
+    first: dict[tuple[str, ...], int] = {}
+    kept, errors = [], []
+    for r in rows:
+        key = r.natural_key
+        if key in first:
+            rule = RULES["duplicate_in_batch"]
+            errors.append(
+                RowError(
+                    row=r.row,
+                    field=None,
+                    code=rule.code,
+                    message=rule.message(ctx.lang, first=first[key]),
+                )
+            )
+        else:
+            first[key] = r.row
+            kept.append(r)
+    return kept, errors
