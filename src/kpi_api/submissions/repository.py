@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import BigInteger, Select, and_, any_, literal, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -36,62 +38,176 @@ def submission_by_key(session: Session, vendor_id: str, key: str) -> Submission 
     )
 
 
-def series_ids(session: Session, keys: Sequence[NaturalKey]) -> dict[NaturalKey, int]:
-    """Ids of the series that exist among ``keys``."""
-    out: dict[NaturalKey, int] = {}
-    columns = (
-        MeasurementSeries.organisation_id,
-        MeasurementSeries.kpi_code,
-        MeasurementSeries.period,
-        MeasurementSeries.municipality_code,
-        MeasurementSeries.disaggregation_key,
-    )
-    for chunk in _chunks(list(keys), 1000):
-        rows = session.execute(
-            select(MeasurementSeries.id, *columns).where(tuple_(*columns).in_(chunk))
+@dataclass(frozen=True)
+class Current:
+    """The series of a natural key and its current version (None for a new series)."""
+
+    series_id: int
+    version_id: int | None
+    version: int | None
+    payload: tuple[Any, ...] | None
+    withdrawn: bool
+
+
+_KEY_COLUMNS = (
+    MeasurementSeries.organisation_id,
+    MeasurementSeries.kpi_code,
+    MeasurementSeries.period,
+    MeasurementSeries.municipality_code,
+    MeasurementSeries.disaggregation_key,
+)
+_PAYLOAD_COLUMNS = (
+    MeasurementVersion.kpi_version,
+    MeasurementVersion.withdrawn,
+    MeasurementVersion.value,
+    MeasurementVersion.numerator,
+    MeasurementVersion.denominator,
+    MeasurementVersion.n,
+    MeasurementVersion.note,
+)
+
+
+def existing(session: Session, keys: Sequence[NaturalKey]) -> dict[NaturalKey, Current]:
+    """The stored series among ``keys`` with their current versions, in one indexed query.
+
+    It selects by the leading columns of the natural-key index (organisation, KPI, period) and
+    filters the rest here: far cheaper than a row-value IN list of thousands of tuples.
+    """
+    if not keys:
+        return {}
+    wanted = set(keys)
+    orgs = sorted({k[0] for k in wanted})
+    kpis = sorted({k[1] for k in wanted})
+    periods = sorted({k[2] for k in wanted})
+    stmt = (
+        select(
+            MeasurementSeries.id,
+            *_KEY_COLUMNS,
+            MeasurementVersion.id,
+            MeasurementVersion.version,
+            *_PAYLOAD_COLUMNS,
         )
-        for sid, *key in rows:
-            out[tuple(key)] = sid  # type: ignore[index]
+        .outerjoin(
+            MeasurementVersion,
+            and_(
+                MeasurementVersion.series_id == MeasurementSeries.id,
+                MeasurementVersion.is_current,
+            ),
+        )
+        .where(
+            MeasurementSeries.organisation_id.in_(orgs),
+            MeasurementSeries.kpi_code.in_(kpis),
+            MeasurementSeries.period.in_(periods),
+        )
+    )
+    out: dict[NaturalKey, Current] = {}
+    for row in session.execute(stmt):
+        key = tuple(row[1:6])
+        if key not in wanted:
+            continue
+        version_id, version, *payload = row[6:]
+        out[key] = Current(  # type: ignore[index]
+            series_id=row[0],
+            version_id=version_id,
+            version=version,
+            payload=tuple(payload) if version_id is not None else None,
+            withdrawn=bool(payload[1]) if version_id is not None else False,
+        )
     return out
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+_SERIES_INSERT_PG = text(
+    """
+    INSERT INTO measurement_series (organisation_id, kpi_code, period, period_type, period_start,
+        period_end, municipality_code, disaggregation_key, disaggregation)
+    SELECT o, k, p, pt, ps, pe, m, dk, d::jsonb
+    FROM unnest(CAST(:o AS text[]), CAST(:k AS text[]), CAST(:p AS text[]), CAST(:pt AS text[]),
+                CAST(:ps AS date[]), CAST(:pe AS date[]), CAST(:m AS text[]),
+                CAST(:dk AS text[]), CAST(:d AS text[])) AS t(o, k, p, pt, ps, pe, m, dk, d)
+    ON CONFLICT DO NOTHING
+    """
+)
 
 
 def insert_series(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert series, skipping any that a concurrent writer created first."""
+    """Insert series, skipping any a concurrent writer created first."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    for chunk in _chunks(rows):
-        session.execute(insert(MeasurementSeries).on_conflict_do_nothing(), list(chunk))
-
-
-def current_versions(session: Session, ids: Sequence[int]) -> dict[int, MeasurementVersion]:
-    out: dict[int, MeasurementVersion] = {}
-    for chunk in _chunks(list(ids)):
-        stmt = select(MeasurementVersion).where(
-            MeasurementVersion.series_id.in_(chunk), MeasurementVersion.is_current
+    if _is_postgres(session):
+        # One statement with a column array per field: no per-row round trips or binds.
+        session.execute(
+            _SERIES_INSERT_PG,
+            {
+                "o": [r["organisation_id"] for r in rows],
+                "k": [r["kpi_code"] for r in rows],
+                "p": [r["period"] for r in rows],
+                "pt": [r["period_type"] for r in rows],
+                "ps": [r["period_start"] for r in rows],
+                "pe": [r["period_end"] for r in rows],
+                "m": [r["municipality_code"] for r in rows],
+                "dk": [r["disaggregation_key"] for r in rows],
+                "d": [json.dumps(r["disaggregation"]) for r in rows],
+            },
         )
-        out.update((v.series_id, v) for v in session.scalars(stmt))
-    return out
+        return
+    session.execute(sqlite_insert(MeasurementSeries).on_conflict_do_nothing(), rows)
 
 
 def supersede(session: Session, version_ids: Sequence[int], at: datetime) -> int:
     """Mark versions as no longer current; return how many were still current."""
     done = 0
-    for chunk in _chunks(list(version_ids)):
+    table = MeasurementVersion.__table__
+    for chunk in _chunks(list(version_ids), 10_000 if _is_postgres(session) else 500):
+        if _is_postgres(session):
+            # One array parameter instead of thousands of bind parameters.
+            condition = table.c.id == any_(literal(list(chunk), ARRAY(BigInteger())))
+        else:
+            condition = table.c.id.in_(chunk)
         result = session.execute(
-            update(MeasurementVersion)
-            .where(MeasurementVersion.id.in_(chunk), MeasurementVersion.is_current)
+            update(table)
+            .where(condition, table.c.is_current)
             .values(is_current=False, superseded_at=at)
-            .execution_options(synchronize_session=False)
         )
         done += result.rowcount
     return done
 
 
+_VERSION_COLUMNS = (
+    "series_id",
+    "version",
+    "kpi_version",
+    "withdrawn",
+    "value",
+    "numerator",
+    "denominator",
+    "n",
+    "note",
+    "record_id",
+    "submission_id",
+    "vendor_id",
+    "created_at",
+    "superseded_at",
+    "is_current",
+)
+
+
 def insert_versions(session: Session, rows: list[dict[str, Any]]) -> None:
-    for chunk in _chunks(rows):
-        session.execute(MeasurementVersion.__table__.insert(), list(chunk))
+    """Append versions in bulk: COPY on PostgreSQL, multi-row INSERTs elsewhere."""
+    if not rows:
+        return
+    if _is_postgres(session):
+        connection = session.connection().connection.driver_connection
+        columns = ", ".join(_VERSION_COLUMNS)
+        statement = f"COPY measurement_version ({columns}) FROM STDIN"
+        with connection.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row(tuple(row[c] for c in _VERSION_COLUMNS))
+        return
+    session.execute(MeasurementVersion.__table__.insert(), rows)
 
 
 def locks(session: Session) -> Sequence[PeriodLock]:

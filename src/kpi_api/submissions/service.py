@@ -20,7 +20,7 @@ from kpi_api.periods import parse_period
 from kpi_api.reference import service as reference
 from kpi_api.registry import service as registry
 from kpi_api.submissions import repository as repo
-from kpi_api.submissions.models import MeasurementVersion, PeriodLock, Submission
+from kpi_api.submissions.models import PeriodLock, Submission
 from kpi_api.submissions.parsing import media_type, parse_body
 from kpi_api.submissions.rules import RULES
 from kpi_api.submissions.schemas import (
@@ -121,73 +121,68 @@ def _authorise(
 
 def _check_stored(
     session: Session, rows: list[ValidRow], lang: str
-) -> tuple[list[ValidRow], list[RowError], dict[int, MeasurementVersion], dict[tuple, int]]:
-    """Reject withdrawals of nothing; return the series and current versions the rows touch."""
-    ids = repo.series_ids(session, [r.natural_key for r in rows])
-    current = repo.current_versions(session, list(ids.values()))
+) -> tuple[list[ValidRow], list[RowError], dict[tuple, repo.Current]]:
+    """Reject withdrawals of nothing; return the stored state of the series the rows touch."""
+    stored = repo.existing(session, [r.natural_key for r in rows])
     kept, errors = [], []
     rule = RULES["nothing_to_withdraw"]
     for r in rows:
-        cur = current.get(ids.get(r.natural_key, -1))
-        if r.withdraw and (cur is None or cur.withdrawn):
+        cur = stored.get(r.natural_key)
+        if r.withdraw and (cur is None or cur.version_id is None or cur.withdrawn):
             errors.append(
                 RowError(row=r.row, field="withdraw", code=rule.code, message=rule.message(lang))
             )
         else:
             kept.append(r)
-    return kept, errors, current, ids
+    return kept, errors, stored
+
+
+def _series_row(r: ValidRow) -> dict[str, Any]:
+    return {
+        "organisation_id": r.organisation_id,
+        "kpi_code": r.kpi,
+        "period": r.period.code,
+        "period_type": r.period.type,
+        "period_start": r.period.start,
+        "period_end": r.period.end,
+        "municipality_code": r.municipality,
+        "disaggregation_key": r.natural_key[4],
+        "disaggregation": r.disaggregation,
+    }
 
 
 def _store(
     session: Session,
     rows: list[ValidRow],
-    current: dict[int, MeasurementVersion],
-    ids: dict[tuple, int],
+    stored: dict[tuple, repo.Current],
     *,
     submission_id: str,
     vendor_id: str,
 ) -> dict[str, int]:
     counts = {"created": 0, "corrected": 0, "unchanged": 0, "withdrawn": 0}
-    new_series = [
-        {
-            "organisation_id": r.organisation_id,
-            "kpi_code": r.kpi,
-            "period": r.period.code,
-            "period_type": r.period.type,
-            "period_start": r.period.start,
-            "period_end": r.period.end,
-            "municipality_code": r.municipality,
-            "disaggregation_key": r.natural_key[4],
-            "disaggregation": r.disaggregation,
-        }
-        for r in rows
-        if r.natural_key not in ids
-    ]
-    if new_series:
-        repo.insert_series(session, new_series)
-        ids = ids | repo.series_ids(
-            session, [r.natural_key for r in rows if r.natural_key not in ids]
-        )
+    fresh = [r for r in rows if r.natural_key not in stored]
+    if fresh:
+        repo.insert_series(session, [_series_row(r) for r in fresh])
+        stored = stored | repo.existing(session, [r.natural_key for r in fresh])
     now = utcnow()
     versions, superseded = [], []
     for r in rows:
-        sid = ids[r.natural_key]
-        cur = current.get(sid)
-        if cur is not None and _payload(cur) == r.payload():
+        cur = stored[r.natural_key]
+        if cur.payload == r.payload():
             counts["unchanged"] += 1
             continue
         if r.withdraw:
             counts["withdrawn"] += 1
-        elif cur is None or cur.withdrawn:
+        elif cur.version_id is None or cur.withdrawn:
             counts["created"] += 1
         else:
             counts["corrected"] += 1
-        if cur is not None:
-            superseded.append(cur.id)
+        if cur.version_id is not None:
+            superseded.append(cur.version_id)
         versions.append(
             {
-                "series_id": sid,
-                "version": cur.version + 1 if cur is not None else 1,
+                "series_id": cur.series_id,
+                "version": (cur.version or 0) + 1,
                 "kpi_version": r.kpi_version,
                 "withdrawn": r.withdraw,
                 "value": r.value,
@@ -215,10 +210,6 @@ def _store(
 def _concurrent() -> KpiApiError:
     rule = RULES["concurrent_update"]
     return Conflict(rule.en, code=rule.code, headers={"Retry-After": "1"})
-
-
-def _payload(v: MeasurementVersion) -> tuple[Any, ...]:
-    return (v.kpi_version, v.withdrawn, v.value, v.numerator, v.denominator, v.n, v.note)
 
 
 def _replay(existing: Submission, digest: str) -> Outcome:
@@ -256,7 +247,7 @@ def submit(session: Session, *, principal: Principal, req: Request, max_rows: in
         if row is not None:
             valid.append(row)
     valid, dup_errors = mark_duplicates(valid, ctx)
-    valid, stored_errors, current, ids = _check_stored(session, valid, req.lang)
+    valid, stored_errors, stored = _check_stored(session, valid, req.lang)
     errors = sorted(errors + dup_errors + stored_errors, key=lambda e: e.row)
     rejected_rows = len({e.row for e in errors})
     accept = bool(valid) and (req.mode is Mode.partial or rejected_rows == 0)
@@ -286,7 +277,7 @@ def submit(session: Session, *, principal: Principal, req: Request, max_rows: in
     report.id = submission.id
     if accept:
         counts = _store(
-            session, valid, current, ids, submission_id=submission.id, vendor_id=principal.vendor_id
+            session, valid, stored, submission_id=submission.id, vendor_id=principal.vendor_id
         )
         for name, n in counts.items():
             setattr(report, name, n)

@@ -69,9 +69,10 @@ class ValidRow:
     note: str | None
     record_id: str | None
 
-    @property
-    def natural_key(self) -> tuple[str, str, str, str, str]:
-        return (
+    natural_key: tuple[str, str, str, str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.natural_key = (
             self.organisation_id,
             self.kpi,
             self.period.code,
