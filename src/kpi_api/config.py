@@ -21,6 +21,12 @@ class Settings(BaseSettings):
     log_level: str = "info"
     max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     max_batch_rows: int = Field(default=10_000, ge=1)
+    aggregate_min_organisations: int = Field(
+        default=2, ge=1, description="Suppress cells built on fewer organisations."
+    )
+    aggregate_min_people: int = Field(
+        default=10, ge=0, description="Suppress cells resting on fewer people."
+    )
     page_limit_default: int = Field(default=50, ge=1)
     page_limit_max: int = Field(default=500, ge=1)
 

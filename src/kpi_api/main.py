@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from kpi_api import __version__, health
+from kpi_api.aggregates import routes as aggregate_routes
 from kpi_api.catalogue import routes as catalogue_routes
 from kpi_api.config import Settings, get_settings
 from kpi_api.db import make_engine, make_sessionmaker
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(reference_routes.router)
     app.include_router(registry_routes.router)
     app.include_router(submission_routes.router)
+    app.include_router(aggregate_routes.router)
     _register_problem_schema(app)
     return app
 

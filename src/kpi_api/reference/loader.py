@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kpi_api.reference.models import Municipality, MunicipalitySuccession, Province
@@ -69,4 +70,24 @@ def load(session: Session, data_dir: Path = DATA_DIR) -> ReferenceReport:
         }
         upsert(MunicipalitySuccession, (row["old_code"], row["new_code"]), values, "successions")
     session.flush()
+    for code, current in current_codes(session).items():
+        upsert(Municipality, (code,), {"current_code": current}, "current_codes")
+    session.flush()
     return report
+
+
+def current_codes(session: Session) -> dict[str, str | None]:
+    """Follow successions to today's code; a split (several successors) has none."""
+    successors: dict[str, list[str]] = {}
+    for s in session.scalars(select(MunicipalitySuccession)):
+        successors.setdefault(s.old_code, []).append(s.new_code)
+
+    def follow(code: str, depth: int = 0) -> str | None:
+        nxt = successors.get(code)
+        if not nxt:
+            return code
+        if len(nxt) > 1 or depth > 50:
+            return None
+        return follow(nxt[0], depth + 1)
+
+    return {code: follow(code) for code in session.scalars(select(Municipality.code))}

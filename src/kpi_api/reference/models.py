@@ -28,6 +28,9 @@ class Municipality(Base):
     valid_from: Mapped[date] = mapped_column(Date)
     valid_to: Mapped[date | None] = mapped_column(Date, nullable=True)
     former_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # Today's code for this area: itself while valid, the successor after a merger, and
+    # None after a split (its figures cannot be given to one of today's municipalities).
+    current_code: Mapped[str | None] = mapped_column(String(6), nullable=True)
 
 
 class MunicipalitySuccession(Base):

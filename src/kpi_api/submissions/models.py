@@ -78,9 +78,24 @@ class MeasurementSeries(Base):
 
 
 class MeasurementVersion(Base):
+    """One accepted value of a series.
+
+    The series' key columns are repeated here so aggregates read one table through the
+    partial index of current versions, and as-of queries through (kpi_code, created_at).
+    """
+
     __tablename__ = "measurement_version"
     __table_args__ = (
         UniqueConstraint("series_id", "version"),
+        Index(
+            "ix_measurement_version_current_kpi",
+            "kpi_code",
+            "disaggregation_key",
+            "period_start",
+            sqlite_where=text("is_current"),
+            postgresql_where=text("is_current"),
+        ),
+        Index("ix_measurement_version_kpi_created", "kpi_code", "created_at"),
         # Exactly one current version per series, even under concurrent writers.
         Index(
             "uq_measurement_version_current",
@@ -94,6 +109,13 @@ class MeasurementVersion(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     series_id: Mapped[int] = mapped_column(ForeignKey("measurement_series.id"))
     version: Mapped[int] = mapped_column(Integer)
+    organisation_id: Mapped[str] = mapped_column(String(36))
+    kpi_code: Mapped[str] = mapped_column(String(40))
+    period_type: Mapped[str] = mapped_column(String(7))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    municipality_code: Mapped[str] = mapped_column(String(6))
+    disaggregation_key: Mapped[str] = mapped_column(String(500))
     kpi_version: Mapped[int] = mapped_column(Integer)
     withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
     value: Mapped[float | None] = mapped_column(Float, nullable=True)

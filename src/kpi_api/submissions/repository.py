@@ -178,6 +178,13 @@ def supersede(session: Session, version_ids: Sequence[int], at: datetime) -> int
 
 _VERSION_COLUMNS = (
     "series_id",
+    "organisation_id",
+    "kpi_code",
+    "period_type",
+    "period_start",
+    "period_end",
+    "municipality_code",
+    "disaggregation_key",
     "version",
     "kpi_version",
     "withdrawn",

@@ -182,6 +182,13 @@ def _store(
         versions.append(
             {
                 "series_id": cur.series_id,
+                "organisation_id": r.organisation_id,
+                "kpi_code": r.kpi,
+                "period_type": r.period.type,
+                "period_start": r.period.start,
+                "period_end": r.period.end,
+                "municipality_code": r.municipality,
+                "disaggregation_key": r.natural_key[4],
                 "version": (cur.version or 0) + 1,
                 "kpi_version": r.kpi_version,
                 "withdrawn": r.withdraw,

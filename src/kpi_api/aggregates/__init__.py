@@ -1,0 +1,1 @@
+"""Aggregates: national, provincial and municipal figures per KPI and period, privacy built in."""

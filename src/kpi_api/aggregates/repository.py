@@ -1,0 +1,251 @@
+"""The aggregation query: one SQL statement per request, grouped in the database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    and_,
+    case,
+    cast,
+    distinct,
+    extract,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.orm import Session
+
+from kpi_api.reference.models import Municipality
+from kpi_api.registry.models import VendorOrganisation
+from kpi_api.submissions.models import MeasurementVersion
+
+V = MeasurementVersion.__table__
+M = Municipality.__table__
+_FINENESS = {"year": 0, "quarter": 1, "month": 2}
+
+
+@dataclass(frozen=True)
+class Query:
+    kpi: str
+    level: str  # national | province | municipality
+    period_type: str
+    start: date  # first day of the first target period
+    end: date  # last day of the last target period
+    source_types: tuple[str, ...]  # the target type and the finer types allowed to roll up
+    stock: bool  # time aggregation "last"
+    dimension: str | None
+    boundaries: str  # reported | current
+    province: str | None  # limit to one province (its municipalities, or itself)
+    vendor_id: str | None
+    as_of: datetime | None
+
+
+@dataclass(frozen=True)
+class Row:
+    area: str
+    province: str | None
+    bucket: int
+    code: str | None
+    value: float
+    numerator: float
+    denominator: float
+    weighted: float
+    n: float
+    organisations: int
+    municipalities: int
+    kpi_version_min: int
+    kpi_version_max: int
+
+
+def bucket_of(period_type: str, year: int, month: int) -> int:
+    """The integer bucket the database computes for a period start (see ``_bucket``)."""
+    if period_type == "year":
+        return year
+    if period_type == "quarter":
+        return year * 10 + (month - 1) // 3 + 1
+    return year * 100 + month
+
+
+def _bucket(period_type: str) -> ColumnElement[Any]:
+    # Integers on both backends, so (month - 1) / 3 divides as integers.
+    year = cast(extract("year", V.c.period_start), Integer)
+    month = cast(extract("month", V.c.period_start), Integer)
+    if period_type == "year":
+        return year
+    if period_type == "quarter":
+        return year * 10 + (month - 1) // 3 + 1
+    return year * 100 + month
+
+
+def _visible(q: Query) -> list[ColumnElement[bool]]:
+    if q.as_of is None:
+        alive = [V.c.is_current, V.c.withdrawn.is_(False)]
+    else:
+        alive = [
+            V.c.created_at <= q.as_of,
+            or_(V.c.superseded_at.is_(None), V.c.superseded_at > q.as_of),
+            V.c.withdrawn.is_(False),
+        ]
+    return alive
+
+
+def _scope(q: Query) -> list[ColumnElement[bool]]:
+    """A vendor sees aggregates of its own organisations only."""
+    if q.vendor_id is None:
+        return []
+    mine = select(VendorOrganisation.organisation_id).where(
+        VendorOrganisation.vendor_id == q.vendor_id
+    )
+    return [V.c.organisation_id.in_(mine)]
+
+
+def _dimension_filter(q: Query) -> tuple[ColumnElement[bool], ColumnElement[Any]]:
+    if q.dimension is None:
+        return V.c.disaggregation_key == "", literal(None)
+    prefix = q.dimension + "="
+    single = and_(
+        func.substr(V.c.disaggregation_key, 1, len(prefix)) == prefix,
+        V.c.disaggregation_key.not_like("%;%"),
+    )
+    return single, func.substr(V.c.disaggregation_key, len(prefix) + 1)
+
+
+def aggregate(session: Session, q: Query) -> list[Row]:
+    dimension_ok, code = _dimension_filter(q)
+    if q.boundaries == "current":
+        muni: ColumnElement[Any] = M.c.current_code
+    else:
+        muni = V.c.municipality_code
+    province = M.c.province_code
+    area = {"national": literal("NL01"), "province": province, "municipality": muni}[q.level]
+    rank = case(*((V.c.period_type == t, _FINENESS[t]) for t in q.source_types), else_=99)
+    conditions = [
+        V.c.kpi_code == q.kpi,
+        V.c.period_type.in_(q.source_types),
+        V.c.period_start >= q.start,
+        V.c.period_end <= q.end,
+        dimension_ok,
+        *_visible(q),
+    ]
+    if q.province is not None:
+        conditions.append(M.c.province_code == q.province)
+    if q.level == "municipality" and q.boundaries == "current":
+        conditions.append(M.c.current_code.is_not(None))
+    conditions += _scope(q)
+    src = (
+        select(
+            V.c.organisation_id.label("org"),
+            V.c.municipality_code.label("unit_muni"),
+            muni.label("muni"),
+            area.label("area"),
+            province.label("province"),
+            _bucket(q.period_type).label("bucket"),
+            code.label("code"),
+            V.c.period_end.label("pend"),
+            V.c.value.label("value"),
+            V.c.numerator.label("numerator"),
+            V.c.denominator.label("denominator"),
+            V.c.n.label("n"),
+            V.c.kpi_version.label("kpi_version"),
+            rank.label("rank"),
+        )
+        .select_from(V.join(M, M.c.code == V.c.municipality_code))
+        .where(*conditions)
+        .cte("src")
+    )
+    unit = [src.c.org, src.c.unit_muni, src.c.bucket, src.c.code]
+    ranked = select(
+        src,
+        # A unit (organisation in a municipality) that reported the target period itself is
+        # taken as reported; otherwise its finer periods are rolled up, never both.
+        func.min(src.c.rank).over(partition_by=unit).label("best"),
+        func.max(src.c.pend).over(partition_by=[*unit, src.c.rank]).label("last_end"),
+    ).cte("ranked")
+    keep = [ranked.c.rank == ranked.c.best]
+    if q.stock:
+        keep.append(ranked.c.pend == ranked.c.last_end)
+    r = ranked.c
+    stmt = (
+        select(
+            r.area,
+            func.min(r.province),
+            r.bucket,
+            r.code,
+            func.coalesce(func.sum(r.value), 0.0),
+            func.coalesce(func.sum(r.numerator), 0.0),
+            func.coalesce(func.sum(r.denominator), 0.0),
+            func.coalesce(func.sum(r.value * r.n), 0.0),
+            func.coalesce(func.sum(r.n), 0.0),
+            func.count(distinct(r.org)),
+            func.count(distinct(r.muni)),
+            func.min(r.kpi_version),
+            func.max(r.kpi_version),
+        )
+        .where(*keep)
+        .group_by(r.area, r.bucket, r.code)
+    )
+    return [
+        Row(
+            area=row[0],
+            province=row[1],
+            bucket=int(row[2]),
+            code=row[3],
+            value=float(row[4]),
+            numerator=float(row[5]),
+            denominator=float(row[6]),
+            weighted=float(row[7]),
+            n=float(row[8]),
+            organisations=int(row[9]),
+            municipalities=int(row[10]),
+            kpi_version_min=int(row[11]),
+            kpi_version_max=int(row[12]),
+        )
+        for row in session.execute(stmt)
+    ]
+
+
+def notes(session: Session, q: Query, limit: int) -> Sequence[Any]:
+    """Notes organisations attached to the measurements behind the figures."""
+    dimension_ok, code = _dimension_filter(q)
+    conditions = [
+        V.c.kpi_code == q.kpi,
+        V.c.period_type.in_(q.source_types),
+        V.c.period_start >= q.start,
+        V.c.period_end <= q.end,
+        dimension_ok,
+        V.c.note.is_not(None),
+        *_visible(q),
+    ]
+    if q.province is not None:
+        conditions.append(M.c.province_code == q.province)
+    conditions += _scope(q)
+    stmt = (
+        select(
+            V.c.municipality_code,
+            M.c.province_code,
+            M.c.current_code,
+            V.c.period_start,
+            V.c.period_type,
+            code,
+            V.c.note,
+        )
+        .select_from(V.join(M, M.c.code == V.c.municipality_code))
+        .where(*conditions)
+        .order_by(V.c.period_start, V.c.municipality_code)
+        .limit(limit)
+    )
+    return session.execute(stmt).all()
+
+
+def latest_change(session: Session, q: Query) -> datetime | None:
+    stmt = select(func.max(V.c.created_at)).where(V.c.kpi_code == q.kpi)
+    if q.as_of is not None:
+        stmt = stmt.where(V.c.created_at <= q.as_of)
+    return session.scalar(stmt.where(*_scope(q)))
