@@ -126,6 +126,11 @@ def optional_principal(
         raise Unauthorized(
             "The API key is unknown or revoked.", code="invalid_api_key", headers=_CHALLENGE
         )
+    request.state.api_key_id = principal.key_id
+    request.state.role = principal.role.value
+    limiter = getattr(request.app.state, "rate_limiter", None)
+    if limiter is not None:
+        limiter.check(principal.key_id)
     return principal
 
 

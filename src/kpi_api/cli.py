@@ -82,6 +82,8 @@ def cmd_openapi(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from kpi_api.observability import configure_logging
+
     settings = get_settings()
     if not args.no_migrate:
         cmd_migrate(args)
@@ -89,9 +91,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         code = cmd_load(args)
         if code:
             return code
+    configure_logging(settings.log_level)
     uvicorn.run(
         "kpi_api.main:create_app",
         factory=True,
+        access_log=False,  # kpi_api.access logs each request, without query strings or keys
         host=args.host or settings.host,
         port=args.port or settings.port,
         log_level=settings.log_level,

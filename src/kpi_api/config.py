@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     aggregate_min_people: int = Field(
         default=10, ge=0, description="Suppress cells resting on fewer people."
     )
+    rate_limit_per_minute: int = Field(
+        default=600, ge=0, description="Requests per minute per API key (0: no limit)."
+    )
+    rate_limit_burst: int = Field(default=120, ge=1, description="Requests a key may burst.")
     page_limit_default: int = Field(default=50, ge=1)
     page_limit_max: int = Field(default=500, ge=1)
 

@@ -15,6 +15,8 @@ from kpi_api.config import Settings, get_settings
 from kpi_api.db import make_engine, make_sessionmaker
 from kpi_api.errors import Problem, install_handlers
 from kpi_api.limits import BodySizeLimit
+from kpi_api.observability import RequestLog
+from kpi_api.ratelimit import RateLimiter
 from kpi_api.reference import routes as reference_routes
 from kpi_api.registry import routes as registry_routes
 from kpi_api.submissions import routes as submission_routes
@@ -54,7 +56,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     install_handlers(app)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestLog)  # outermost: every answer gets a request id
     app.include_router(health.router)
     app.include_router(catalogue_routes.router)
     app.include_router(reference_routes.router)

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 _YEAR = re.compile(r"^(\d{4})$")
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+FINENESS = {"year": 0, "quarter": 1, "month": 2}
 PERIOD_PATTERN = r"^\d{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$"
 
 
@@ -58,6 +59,8 @@ def periods_within(period: Period, period_type: str) -> list[Period]:
     """The periods of ``period_type`` that make up ``period`` (itself for the same type)."""
     if period_type == period.type:
         return [period]
+    if FINENESS[period_type] < FINENESS[period.type]:
+        raise ValueError(f"a {period.type} holds no {period_type}")
     months = months_of(period)
     if period_type == "month":
         return months

@@ -23,10 +23,9 @@ from kpi_api.catalogue import service as catalogue
 from kpi_api.catalogue.models import KpiVersion
 from kpi_api.db import utcnow
 from kpi_api.errors import FieldError, NotFound, Unprocessable
-from kpi_api.periods import Period, parse_period, periods_within
+from kpi_api.periods import FINENESS, Period, parse_period, periods_within
 from kpi_api.reference.models import Municipality, Province
 
-FINENESS = {"year": 0, "quarter": 1, "month": 2}
 MAX_PERIODS = 400
 NATIONAL = "NL01"
 
