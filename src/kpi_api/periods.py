@@ -6,11 +6,11 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-_YEAR = re.compile(r"^(\d{4})$")
-_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_YEAR = re.compile(r"^([0-9]{4})$")
+_QUARTER = re.compile(r"^([0-9]{4})-Q([1-4])$")
+_MONTH = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")
 FINENESS = {"year": 0, "quarter": 1, "month": 2}
-PERIOD_PATTERN = r"^\d{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$"
+PERIOD_PATTERN = r"^[0-9]{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$"
 
 
 @dataclass(frozen=True, order=True)
@@ -34,14 +34,14 @@ def _month_end(year: int, month: int) -> date:
 
 def parse_period(code: str) -> Period:
     """Parse a period code; raise ValueError for anything else."""
-    if m := _YEAR.match(code):
+    if m := _YEAR.fullmatch(code):
         year = int(m.group(1))
         return Period(date(year, 1, 1), date(year, 12, 31), "year", code)
-    if m := _QUARTER.match(code):
+    if m := _QUARTER.fullmatch(code):
         year, q = int(m.group(1)), int(m.group(2))
         first = 3 * (q - 1) + 1
         return Period(date(year, first, 1), _month_end(year, first + 2), "quarter", code)
-    if m := _MONTH.match(code):
+    if m := _MONTH.fullmatch(code):
         year, month = int(m.group(1)), int(m.group(2))
         return Period(date(year, month, 1), _month_end(year, month), "month", code)
     raise ValueError(f"{code!r} is not a period (2025, 2025-Q1 or 2025-03)")

@@ -96,7 +96,7 @@ async def aggregate(
     to: PeriodQuery = None,
     area: Annotated[
         str | None,
-        Query(pattern=r"^(NL01|PV\d{2}|GM\d{4})$", description="Limit to one area."),
+        Query(pattern=r"^(NL01|PV[0-9]{2}|GM[0-9]{4})$", description="Limit to one area."),
     ] = None,
     dimension: Annotated[str | None, Query(max_length=60, description="Break down by it.")] = None,
     boundaries: Annotated[

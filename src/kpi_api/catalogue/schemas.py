@@ -10,9 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from kpi_api.catalogue.models import KpiVersion
+from kpi_api.strict import StrictModel
 
 CODE_PATTERN = r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$"
-RELEASE_PATTERN = r"^\d{4}\.\d{2}(\.\d{1,3})?$"
+RELEASE_PATTERN = r"^[0-9]{4}\.[0-9]{2}(\.[0-9]{1,3})?$"
 
 
 class Layer(enum.StrEnum):
@@ -56,8 +57,8 @@ ALLOWED_AGGREGATIONS: dict[ValueType, tuple[Aggregation, ...]] = {
 }
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class Strict(StrictModel):
+    pass
 
 
 class Bounds(Strict):

@@ -655,7 +655,7 @@ def code_list_specs(session: Session) -> dict[str, CodeListSpec]:
         c.code: CodeListSpec(
             code=c.code,
             items=frozenset(i.code for i in c.items),
-            pattern=re.compile(c.pattern) if c.pattern else None,
+            pattern=re.compile(c.pattern, re.ASCII) if c.pattern else None,
         )
         for c in repo.code_lists(session)
     }

@@ -30,7 +30,7 @@ def municipalities(
     request: Request,
     session: SessionDep,
     valid_on: Annotated[date | None, Query(description="Only codes valid on this day.")] = None,
-    province: Annotated[str | None, Query(pattern=r"^PV\d{2}$")] = None,
+    province: Annotated[str | None, Query(pattern=r"^PV[0-9]{2}$")] = None,
 ) -> Response:
     """CBS municipality codes since 2019 with their validity and successors."""
     items = service.list_municipalities(session, valid_on=valid_on, province=province)

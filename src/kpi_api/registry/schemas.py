@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from kpi_api.auth import Role
+from kpi_api.strict import StrictModel
 
 ORG_CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$"
-MUNICIPALITY_PATTERN = r"^GM\d{4}$"
+MUNICIPALITY_PATTERN = r"^GM[0-9]{4}$"
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+MunicipalityCode = Annotated[str, Field(pattern=MUNICIPALITY_PATTERN)]
+
+
+class Strict(StrictModel):
+    pass
 
 
 class VendorCreate(Strict):
@@ -32,14 +37,16 @@ class OrganisationCreate(Strict):
         pattern=ORG_CODE_PATTERN, examples=["41150990"], description="e.g. KvK number"
     )
     name: str = Field(min_length=1, max_length=300)
-    municipalities: list[str] = Field(
+    municipalities: list[MunicipalityCode] = Field(
         min_length=1, max_length=400, description="CBS codes (GM + 4 digits) it works in."
     )
 
 
 class OrganisationUpdate(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=300)
-    municipalities: list[str] | None = Field(default=None, min_length=1, max_length=400)
+    municipalities: list[MunicipalityCode] | None = Field(
+        default=None, min_length=1, max_length=400
+    )
 
 
 class OrganisationRead(BaseModel):

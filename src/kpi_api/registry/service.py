@@ -113,24 +113,22 @@ def withdraw_key(session: Session, *, key_id: str) -> ApiKeyRead:
 
 
 def _check_municipalities(session: Session, codes: list[str]) -> list[str]:
-    codes = sorted(set(codes))
     known = set(session.scalars(select(Municipality.code).where(Municipality.code.in_(codes))))
-    unknown = [c for c in codes if c not in known]
-    if unknown:
-        raise Unprocessable(
-            "Unknown municipality codes.",
+    errors = [
+        FieldError(
+            location="body",
+            pointer=f"/municipalities/{i}",
             code="municipality_unknown",
-            errors=[
-                FieldError(
-                    location="body",
-                    pointer="/municipalities",
-                    code="municipality_unknown",
-                    message=f"{c!r} is not a CBS municipality code",
-                )
-                for c in unknown
-            ],
+            message=f"{c!r} is not a CBS municipality code",
         )
-    return codes
+        for i, c in enumerate(codes)
+        if c not in known
+    ]
+    if errors:
+        raise Unprocessable(
+            "Unknown municipality codes.", code="municipality_unknown", errors=errors
+        )
+    return sorted(set(codes))
 
 
 def _org_read(org: Organisation) -> OrganisationRead:

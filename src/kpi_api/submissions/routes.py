@@ -147,7 +147,7 @@ def list_measurements(
     organisation: Annotated[str | None, Query(max_length=40)] = None,
     kpi: Annotated[str | None, Query(max_length=40)] = None,
     period: Annotated[str | None, Query(pattern=PERIOD_PATTERN)] = None,
-    municipality: Annotated[str | None, Query(pattern=r"^GM\d{4}$")] = None,
+    municipality: Annotated[str | None, Query(pattern=r"^GM[0-9]{4}$")] = None,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
 ) -> MeasurementPage:

@@ -282,6 +282,13 @@ _RULES = [
         "n moet een geheel getal van minstens 1 zijn.",
     ),
     Rule(
+        "n_too_large",
+        "row",
+        "n",
+        "n cannot exceed {limit}.",
+        "n kan niet groter zijn dan {limit}.",
+    ),
+    Rule(
         "negative_count",
         "row",
         None,

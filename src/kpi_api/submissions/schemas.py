@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from kpi_api.errors import Problem
+from kpi_api.strict import StrictModel
 
 
 class Mode(enum.StrEnum):
@@ -15,7 +16,7 @@ class Mode(enum.StrEnum):
     partial = "partial"
 
 
-class MeasurementIn(BaseModel):
+class MeasurementIn(StrictModel):
     """One measurement as a vendor sends it (a JSON object, or a CSV row)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
@@ -135,10 +136,8 @@ class MeasurementHistory(BaseModel):
     versions: list[MeasurementVersionRead]
 
 
-class PeriodLockCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    period: str = Field(pattern=r"^\d{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$", examples=["2025-Q1"])
+class PeriodLockCreate(StrictModel):
+    period: str = Field(pattern=r"^[0-9]{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$", examples=["2025-Q1"])
     reason: str = Field(default="", max_length=2000)
 
 

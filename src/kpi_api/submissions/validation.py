@@ -21,6 +21,7 @@ from kpi_api.registry.service import OrganisationInfo
 from kpi_api.submissions.rules import RULES
 from kpi_api.submissions.schemas import MeasurementIn, RowError
 
+MAX_N = 1_000_000_000  # observations behind one mean; the column is a 32-bit integer
 _VALUE_FIELDS = ("value", "numerator", "denominator", "mean", "n")
 _EXPECTED = {
     "sum": ("value",),
@@ -186,7 +187,8 @@ def _period(m: MeasurementIn, spec: KpiSpec, row: _Row) -> Period | None:
         row.fail("period_in_future", period=period.code, end=period.end.isoformat())
         ok = False
     if spec.deprecated_from is not None and period.start >= spec.deprecated_from:
-        successor = f"; use {spec.successor}" if spec.successor else ""
+        use = "gebruik" if row.ctx.lang == "nl" else "use"
+        successor = f"; {use} {spec.successor}" if spec.successor else ""
         row.fail(
             "kpi_deprecated",
             kpi=spec.code,
@@ -291,6 +293,9 @@ def _value(m: MeasurementIn, spec: KpiSpec, row: _Row) -> bool:
         if not _whole(m.n) or m.n < 1:
             row.fail("n_not_positive")
             return False
+        if m.n > MAX_N:
+            row.fail("n_too_large", limit=MAX_N)
+            return False
         value = m.mean
     if not low <= value <= high:
         field_name = "mean" if spec.aggregation == "weighted_mean" else "value"
@@ -315,7 +320,9 @@ def validate_row(index: int, raw: Any, ctx: Context) -> tuple[ValidRow | None, l
     checks = [_place(m, period, org, row), _dimensions(m, spec, row), _value(m, spec, row)]
     if period is None or not all(checks):
         return None, row.errors
-    if spec.aggregation == "ratio_of_sums":
+    if m.withdraw:
+        value = None
+    elif spec.aggregation == "ratio_of_sums":
         assert m.numerator is not None and m.denominator is not None
         value = 100.0 * m.numerator / m.denominator
     elif spec.aggregation == "weighted_mean":
@@ -331,7 +338,7 @@ def validate_row(index: int, raw: Any, ctx: Context) -> tuple[ValidRow | None, l
         municipality=m.municipality,
         disaggregation=dict(m.disaggregation),
         withdraw=m.withdraw,
-        value=None if m.withdraw else value,
+        value=value,
         numerator=m.numerator,
         denominator=m.denominator,
         n=int(m.n) if m.n is not None else None,
