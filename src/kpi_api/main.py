@@ -13,7 +13,7 @@ from kpi_api.aggregates import routes as aggregate_routes
 from kpi_api.catalogue import routes as catalogue_routes
 from kpi_api.config import Settings, get_settings
 from kpi_api.db import make_engine, make_sessionmaker
-from kpi_api.errors import Problem, install_handlers
+from kpi_api.errors import Problem, install_handlers, problem_responses
 from kpi_api.limits import BodySizeLimit
 from kpi_api.observability import RequestLog
 from kpi_api.ratelimit import RateLimiter
@@ -82,7 +82,30 @@ def _register_problem_schema(app: FastAPI) -> None:
                 for name, sub in rendered.pop("$defs", {}).items():
                     components.setdefault(name, sub)
                 components.setdefault(model.__name__, rendered)
+            _document_cross_cutting_problems(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_cross_cutting_problems(schema: dict) -> None:
+    """Document the problems any operation can answer before its route runs.
+
+    An operation with a request body answers 400 when the body cannot be decoded (FastAPI) and
+    413 over the size limit (``BodySizeLimit``); one that reads an API key answers 429 when the
+    key is over its rate (``RateLimiter``).
+    """
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            statuses = [400, 413] if "requestBody" in operation else []
+            if operation.get("security"):
+                statuses.append(429)
+            responses = operation.setdefault("responses", {})
+            added = False
+            for status, entry in problem_responses(*statuses).items():
+                if str(status) not in responses:
+                    responses[str(status)] = {k: entry[k] for k in ("description", "content")}
+                    added = True
+            if added:
+                operation["responses"] = dict(sorted(responses.items()))

@@ -96,19 +96,33 @@ class _Geo:
     province_of: dict[str, str]
     municipalities: list[Municipality]
 
-    def in_area(self, area: str, period: Period, boundaries: Boundaries) -> int:
-        count = 0
+    def counts(self, periods: list[Period], boundaries: Boundaries) -> dict[tuple[str, str], int]:
+        """Municipalities per (area, period): those valid during the period, or today's."""
+        if not periods:
+            return {}
+        first, last = periods[0].start, periods[-1].end
+        steady: dict[str, int] = defaultdict(int)  # valid throughout, or today's boundaries
+        changing = []
         for m in self.municipalities:
             if boundaries is Boundaries.current:
-                if m.valid_to is not None:
-                    continue
-            elif not (
-                m.valid_from <= period.end and (m.valid_to is None or m.valid_to >= period.start)
-            ):
-                continue
-            if area in (NATIONAL, m.code, m.province_code):
-                count += 1
-        return count
+                if m.valid_to is None:
+                    steady[m.province_code] += 1
+            elif m.valid_from <= first and (m.valid_to is None or m.valid_to >= last):
+                steady[m.province_code] += 1
+            elif m.valid_from <= last and (m.valid_to is None or m.valid_to >= first):
+                changing.append(m)
+        out: dict[tuple[str, str], int] = {}
+        for period in periods:
+            per = dict(steady)
+            for m in changing:
+                if m.valid_from <= period.end and (
+                    m.valid_to is None or m.valid_to >= period.start
+                ):
+                    per[m.province_code] = per.get(m.province_code, 0) + 1
+            for province, n in per.items():
+                out[(province, period.code)] = n
+            out[(NATIONAL, period.code)] = sum(per.values())
+        return out
 
 
 def _geo(session: Session) -> _Geo:
@@ -206,8 +220,9 @@ def aggregate(
         cells = [c for c in cells if c.area == params.area]
     notes = _notes(session, query, params, cells) if params.notes else {}
     period_of = {p.code: p for p in periods}
+    in_area = {} if params.level is Level.municipality else geo.counts(periods, params.boundaries)
     out = [
-        _cell(c, spec.aggregation, geo, period_of[c.period], params, notes)
+        _cell(c, spec.aggregation, geo, in_area, params, notes)
         for c in sorted(cells, key=lambda c: (period_of[c.period].start, c.area, c.code or ""))
     ]
     return AggregateResponse(
@@ -244,14 +259,12 @@ def _cell(
     c: maths.Cell,
     aggregation: str,
     geo: _Geo,
-    period: Period,
+    counts: dict[tuple[str, str], int],
     params: Params,
     notes: dict[tuple[str, str, str | None], list[str]],
 ) -> AggregateCell:
     shown = not c.suppressed
-    in_area = (
-        1 if params.level is Level.municipality else geo.in_area(c.area, period, params.boundaries)
-    )
+    in_area = 1 if params.level is Level.municipality else counts.get((c.area, c.period), 0)
     return AggregateCell(
         area=c.area,
         area_name=geo.names.get(c.area, c.area),

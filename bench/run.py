@@ -1,0 +1,776 @@
+"""Benchmark kpi-api against the database's own limits, side by side in one run.
+
+    python -m bench.run --setting small              # PostgreSQL, a few minutes
+    python -m bench.run --setting large              # PostgreSQL, ~10 million rows
+    python -m bench.run --setting small --backend sqlite
+
+Prints a table and writes bench/results/<setting>-<backend>.json. Absolute numbers vary with
+the machine and its load; the ratios are measured in the same run and are what to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict
+from datetime import UTC, datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+from bench.dataset import SETTINGS, Row, Setting, organisations, rows
+from kpi_api import migrate
+from kpi_api.auth import Role, create_key
+from kpi_api.catalogue.loader import load as load_catalogue
+from kpi_api.db import make_engine
+from kpi_api.reference.loader import load as load_reference
+from kpi_api.registry import service as registry
+from kpi_api.registry.schemas import OrganisationCreate, VendorCreate
+from kpi_api.submissions.validation import disaggregation_key
+
+RESULTS = Path(__file__).parent / "results"
+BATCH = 10_000
+ADMIN_URL = os.environ.get(
+    "KPI_API_BENCH_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- the database and the service --------------------------------------------------------------
+
+
+def fresh_database(backend: str, setting: str, workdir: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{workdir / f'bench-{setting}.db'}"
+    name = f"kpi_bench_{setting}"
+    admin = make_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_database(backend: str, setting: str) -> None:
+    if backend != "postgresql":
+        return
+    admin = make_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "kpi_bench_{setting}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def prepare(engine: Engine, setting: Setting) -> dict[str, Any]:
+    """Schema, canonical data, one vendor for every organisation, and keys."""
+    with Session(engine) as session, session.begin():
+        load_reference(session)
+        load_catalogue(session)
+        vendor = registry.create_vendor(session, data=VendorCreate(name="Bench vendor"))
+        org_ids = {}
+        for org in organisations(setting):
+            created = registry.create_organisation(
+                session,
+                data=OrganisationCreate(
+                    code=org.code, name=org.code, municipalities=list(org.municipalities)
+                ),
+            )
+            registry.authorise(session, vendor_id=vendor.id, code=created.code, grant=True)
+        _, vendor_key = create_key(session, name="bench", role=Role.vendor, vendor_id=vendor.id)
+        _, analyst_key = create_key(session, name="bench analyst", role=Role.analyst)
+        rows_ = session.execute(text("SELECT code, id FROM organisation")).all()
+        org_ids = {code: oid for code, oid in rows_}
+    return {
+        "vendor_id": vendor.id,
+        "vendor_key": vendor_key,
+        "analyst_key": analyst_key,
+        "org_ids": org_ids,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """The real service: uvicorn in its own process, as deployed."""
+
+    def __init__(self, url: str) -> None:
+        self.port = free_port()
+        env = os.environ | {
+            "KPI_API_DATABASE_URL": url,
+            "KPI_API_RATE_LIMIT_PER_MINUTE": "0",
+            "KPI_API_LOG_LEVEL": "warning",
+        }
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "kpi_api.main:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            env=env,
+        )
+        self.base = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("the service did not become ready")
+
+    def peak_memory_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+# --- ingest ------------------------------------------------------------------------------------
+
+
+def batches(items: Iterable[Row], size: int = BATCH) -> Iterator[list[Row]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def api_ingest(server: Server, key: str, chunks: list[list[Row]]) -> dict[str, Any]:
+    seconds = []
+    with httpx.Client(
+        base_url=server.base, timeout=300, headers={"Authorization": f"Bearer {key}"}
+    ) as client:
+        for chunk in chunks:
+            body = json.dumps({"measurements": [r.as_json() for r in chunk]}).encode()
+            started = time.perf_counter()
+            response = client.post(
+                "/v1/submissions",
+                content=body,
+                headers={"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex},
+            )
+            seconds.append(time.perf_counter() - started)
+            if response.status_code != 201:
+                raise RuntimeError(f"batch refused: {response.status_code} {response.text[:500]}")
+    rows_ = sum(len(c) for c in chunks)
+    return {
+        "rows": rows_,
+        "batches": len(chunks),
+        "seconds": sum(seconds),
+        "rows_per_second": rows_ / sum(seconds),
+        "batch_p50_s": statistics.median(seconds),
+    }
+
+
+SERIES_COLUMNS = (
+    "id",
+    "organisation_id",
+    "kpi_code",
+    "period",
+    "period_type",
+    "period_start",
+    "period_end",
+    "municipality_code",
+    "disaggregation_key",
+    "disaggregation",
+)
+VERSION_COLUMNS = (
+    "series_id",
+    "organisation_id",
+    "kpi_code",
+    "period_type",
+    "period_start",
+    "period_end",
+    "municipality_code",
+    "disaggregation_key",
+    "version",
+    "kpi_version",
+    "withdrawn",
+    "value",
+    "numerator",
+    "denominator",
+    "n",
+    "note",
+    "record_id",
+    "submission_id",
+    "vendor_id",
+    "created_at",
+    "superseded_at",
+    "is_current",
+)
+
+
+def _series_tuple(sid: int, r: Row, org_id: str) -> tuple[Any, ...]:
+    return (
+        sid,
+        org_id,
+        r.kpi,
+        r.period.code,
+        r.period.type,
+        r.period.start,
+        r.period.end,
+        r.municipality,
+        disaggregation_key(r.disaggregation),
+        json.dumps(r.disaggregation),
+    )
+
+
+def _version_tuple(
+    sid: int,
+    r: Row,
+    org_id: str,
+    version: int,
+    *,
+    withdrawn: bool,
+    current: bool,
+    submission: str,
+    vendor: str,
+    at: datetime,
+    superseded: datetime | None,
+) -> tuple[Any, ...]:
+    value = r.value
+    if r.aggregation == "ratio_of_sums":
+        value = 100.0 * r.numerator / r.denominator  # type: ignore[operator]
+    if withdrawn:
+        value = None
+    return (
+        sid,
+        org_id,
+        r.kpi,
+        r.period.type,
+        r.period.start,
+        r.period.end,
+        r.municipality,
+        disaggregation_key(r.disaggregation),
+        version,
+        1,
+        withdrawn,
+        value,
+        None if withdrawn else r.numerator,
+        None if withdrawn else r.denominator,
+        None if withdrawn else r.n,
+        None,
+        None,
+        submission,
+        vendor,
+        at,
+        superseded,
+        current,
+    )
+
+
+def copy_rows(
+    engine: Engine, table: str, columns: tuple[str, ...], tuples: Iterable[tuple]
+) -> None:
+    with engine.begin() as conn:
+        raw = conn.connection.driver_connection
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+        ):
+            for t in tuples:
+                copy.write_row(t)
+
+
+def raw_copy_ingest(engine: Engine, ctx: dict[str, Any], chunks: list[list[Row]]) -> dict[str, Any]:
+    """COPY the same rows, pre-formatted, into bare tables with the same indexes."""
+    with engine.begin() as conn:
+        for table in ("measurement_series", "measurement_version"):
+            conn.execute(text(f"DROP TABLE IF EXISTS bare_{table}"))
+            conn.execute(text(f"CREATE TABLE bare_{table} (LIKE {table} INCLUDING ALL)"))
+    now = datetime.now(UTC)
+    prepared = []
+    sid = 0
+    for chunk in chunks:
+        series, versions = [], []
+        for r in chunk:
+            sid += 1
+            org = ctx["org_ids"][r.organisation]
+            series.append(_series_tuple(sid, r, org))
+            versions.append(
+                _version_tuple(
+                    sid,
+                    r,
+                    org,
+                    1,
+                    withdrawn=False,
+                    current=True,
+                    submission="bench",
+                    vendor=ctx["vendor_id"],
+                    at=now,
+                    superseded=None,
+                )
+            )
+        prepared.append((series, versions))
+    seconds = []
+    for series, versions in prepared:
+        started = time.perf_counter()
+        with engine.begin() as conn:
+            raw = conn.connection.driver_connection
+            with raw.cursor() as cursor:
+                with cursor.copy(
+                    f"COPY bare_measurement_series ({', '.join(SERIES_COLUMNS)}) FROM STDIN"
+                ) as copy:
+                    for t in series:
+                        copy.write_row(t)
+                with cursor.copy(
+                    f"COPY bare_measurement_version ({', '.join(VERSION_COLUMNS)}) FROM STDIN"
+                ) as copy:
+                    for t in versions:
+                        copy.write_row(t)
+        seconds.append(time.perf_counter() - started)
+    with engine.begin() as conn:
+        for table in ("measurement_series", "measurement_version"):
+            conn.execute(text(f"DROP TABLE bare_{table}"))
+    rows_ = sum(len(c) for c in chunks)
+    return {"rows": rows_, "seconds": sum(seconds), "rows_per_second": rows_ / sum(seconds)}
+
+
+def bulk_load(engine: Engine, ctx: dict[str, Any], remaining: Iterable[Row], seed: int = 7) -> int:
+    """Load the rest of a large data set straight into the service's tables (as if it had been
+    submitted): 2 % of the measurements corrected once, 0.5 % withdrawn."""
+    import random
+
+    rng = random.Random(seed)
+    with engine.begin() as conn:
+        first = conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM measurement_series")).scalar()
+        conn.execute(
+            text(
+                "INSERT INTO submission (id, vendor_id, api_key_id, received_at, content_type, "
+                "raw_body, body_sha256, mode, status, rows_total, rows_accepted, rows_rejected, "
+                "response_status, report, request_sha256) VALUES (:id, :v, 'bench', :t, "
+                "'application/json', '', '', 'all_or_nothing', 'accepted', 0, 0, 0, 201, "
+                "CAST('{}' AS jsonb), '')"
+            ),
+            {"id": "bench-bulk", "v": ctx["vendor_id"], "t": datetime.now(UTC)},
+        )
+    sid = int(first)
+    loaded = 0
+    old, new = datetime(2025, 1, 10, tzinfo=UTC), datetime(2025, 2, 10, tzinfo=UTC)
+    for chunk in batches(remaining, 500_000):
+        series, versions = [], []
+        for r in chunk:
+            sid += 1
+            org = ctx["org_ids"][r.organisation]
+            series.append(_series_tuple(sid, r, org))
+            roll = rng.random()
+            common = {"submission": "bench-bulk", "vendor": ctx["vendor_id"]}
+            if roll < 0.02 or roll > 0.995:
+                versions.append(
+                    _version_tuple(
+                        sid,
+                        r,
+                        org,
+                        1,
+                        withdrawn=False,
+                        current=False,
+                        at=old,
+                        superseded=new,
+                        **common,
+                    )
+                )
+                versions.append(
+                    _version_tuple(
+                        sid,
+                        r,
+                        org,
+                        2,
+                        withdrawn=roll > 0.995,
+                        current=True,
+                        at=new,
+                        superseded=None,
+                        **common,
+                    )
+                )
+            else:
+                versions.append(
+                    _version_tuple(
+                        sid,
+                        r,
+                        org,
+                        1,
+                        withdrawn=False,
+                        current=True,
+                        at=old,
+                        superseded=None,
+                        **common,
+                    )
+                )
+        copy_rows(engine, "measurement_series", SERIES_COLUMNS, series)
+        copy_rows(engine, "measurement_version", VERSION_COLUMNS, versions)
+        loaded += len(chunk)
+        log(f"bulk-loaded {loaded:,} rows")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "SELECT setval(pg_get_serial_sequence('measurement_series', 'id'), "
+                "(SELECT MAX(id) FROM measurement_series))"
+            )
+        )
+    return loaded
+
+
+# --- aggregates --------------------------------------------------------------------------------
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> dict[str, float]:
+    fn()  # warm up
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    return {
+        "p50_ms": statistics.median(samples),
+        "p95_ms": samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))],
+    }
+
+
+def naive_sql(
+    kpi: str,
+    level: str,
+    period_type: str,
+    start: str,
+    end: str,
+    dimension: str | None,
+    area: str | None,
+) -> tuple[str, dict[str, Any]]:
+    """The straightforward GROUP BY over the raw tables that gives the same answers."""
+    area_expr = {
+        "national": "'NL01'",
+        "province": "m.province_code",
+        "municipality": "s.municipality_code",
+    }[level]
+    bucket = {
+        "year": "EXTRACT(YEAR FROM s.period_start)",
+        "quarter": "EXTRACT(YEAR FROM s.period_start) * 10 + EXTRACT(QUARTER FROM s.period_start)",
+        "month": "EXTRACT(YEAR FROM s.period_start) * 100 + EXTRACT(MONTH FROM s.period_start)",
+    }[period_type]
+    dim = (
+        "s.disaggregation_key = ''"
+        if dimension is None
+        else (f"s.disaggregation_key LIKE '{dimension}=%' AND s.disaggregation_key NOT LIKE '%;%'")
+    )
+    where_area = "" if area is None else f"AND s.municipality_code = '{area}'"
+    sql = f"""
+        SELECT {area_expr} AS area, {bucket} AS bucket, s.disaggregation_key,
+               SUM(v.value), SUM(v.numerator), SUM(v.denominator), SUM(v.value * v.n), SUM(v.n),
+               COUNT(DISTINCT s.organisation_id), COUNT(DISTINCT s.municipality_code)
+        FROM measurement_version v
+        JOIN measurement_series s ON s.id = v.series_id
+        JOIN municipality m ON m.code = s.municipality_code
+        WHERE s.kpi_code = :kpi AND v.is_current AND NOT v.withdrawn AND {dim}
+          AND s.period_start >= :start AND s.period_end <= :end {where_area}
+        GROUP BY 1, 2, 3"""
+    return sql, {"kpi": kpi, "start": start, "end": end}
+
+
+def aggregate_queries(setting: Setting) -> list[dict[str, Any]]:
+    first, last = setting.years[0], setting.years[-1]
+    mid = setting.years[len(setting.years) // 2]
+    q = [
+        ("national, one quarter", "ACT-01", "national", {"period": f"{mid}-Q2"}, "quarter", False),
+        (
+            "provincial, one quarter",
+            "ACT-01",
+            "province",
+            {"period": f"{mid}-Q2"},
+            "quarter",
+            False,
+        ),
+        (
+            "municipal, one quarter",
+            "ACT-01",
+            "municipality",
+            {"period": f"{mid}-Q2"},
+            "quarter",
+            False,
+        ),
+        ("national %, one year", "IMP-FIN-01", "national", {"period": str(mid)}, "year", False),
+        (
+            "national, series of all months",
+            "ACT-01",
+            "national",
+            {"from": f"{first}-01", "to": f"{last}-12"},
+            "month",
+            True,
+        ),
+        (
+            "provincial, series of all months",
+            "ACT-01",
+            "province",
+            {"from": f"{first}-01", "to": f"{last}-12"},
+            "month",
+            True,
+        ),
+        (
+            "national by age band, series of all months",
+            "ACT-01",
+            "national",
+            {"from": f"{first}-01", "to": f"{last}-12", "dimension": "age_band"},
+            "month",
+            True,
+        ),
+        (
+            "one municipality, series of all months",
+            "ACT-01",
+            "municipality",
+            {"from": f"{first}-01", "to": f"{last}-12", "area": "GM0363"},
+            "month",
+            True,
+        ),
+        (
+            "provincial %, series of all quarters",
+            "IMP-FIN-01",
+            "province",
+            {"from": f"{first}-Q1", "to": f"{last}-Q4"},
+            "quarter",
+            True,
+        ),
+    ]
+    return [
+        {"name": n, "kpi": k, "level": lvl, "params": p, "period_type": t, "heavy": h}
+        for n, k, lvl, p, t, h in q
+    ]
+
+
+def bench_aggregates(
+    server: Server, engine: Engine, key: str, setting: Setting, repeat: int
+) -> list[dict[str, Any]]:
+    out = []
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=server.base, timeout=120, headers=headers) as client:
+        for query in aggregate_queries(setting):
+            params = {"level": query["level"], **query["params"]}
+            url = f"/v1/aggregates/{query['kpi']}"
+
+            def call(url: str = url, params: dict[str, Any] = params) -> None:
+                response = client.get(url, params=params)
+                if response.status_code != 200:
+                    raise RuntimeError(
+                        f"{url} {params}: {response.status_code} {response.text[:300]}"
+                    )
+
+            api = timed(call, repeat)
+            p = query["params"]
+            start = p.get("period") or p["from"]
+            end = p.get("period") or p["to"]
+            from kpi_api.periods import parse_period
+
+            sql, binds = naive_sql(
+                query["kpi"],
+                query["level"],
+                query["period_type"],
+                str(parse_period(start).start),
+                str(parse_period(end).end),
+                p.get("dimension"),
+                p.get("area"),
+            )
+            if engine.dialect.name == "sqlite":
+                naive = {"p50_ms": float("nan"), "p95_ms": float("nan")}
+            else:
+
+                def run_naive(sql: str = sql, binds: dict[str, Any] = binds) -> None:
+                    with engine.connect() as conn:
+                        conn.execute(text(sql), binds).all()
+
+                naive = timed(run_naive, max(3, repeat // 4))
+            cells = len(client.get(url, params=params).json()["cells"])
+            out.append(
+                {
+                    **query,
+                    "cells": cells,
+                    "api": api,
+                    "naive": naive,
+                    "speedup_p50": naive["p50_ms"] / api["p50_ms"],
+                }
+            )
+            log(
+                f"aggregate {query['name']}: api p95 {api['p95_ms']:.1f} ms, "
+                f"naive p50 {naive['p50_ms']:.1f} ms"
+            )
+    return out
+
+
+def bench_catalogue(server: Server, requests: int) -> dict[str, Any]:
+    out = {}
+    with httpx.Client(base_url=server.base, timeout=30) as client:
+        etag = client.get("/v1/kpis", params={"limit": 100}).headers["ETag"]
+        for name, headers, expected in (
+            ("without_etag", {}, 200),
+            ("with_etag", {"If-None-Match": etag}, 304),
+        ):
+            samples = []
+            started = time.perf_counter()
+            for _ in range(requests):
+                t = time.perf_counter()
+                response = client.get("/v1/kpis", params={"limit": 100}, headers=headers)
+                samples.append((time.perf_counter() - t) * 1000)
+                assert response.status_code == expected, response.status_code
+            total = time.perf_counter() - started
+            samples.sort()
+            out[name] = {
+                "requests_per_second": requests / total,
+                "p95_ms": samples[int(0.95 * (len(samples) - 1))],
+            }
+    return out
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+
+def run(setting_name: str, backend: str, repeat: int, keep: bool) -> dict[str, Any]:
+    setting = SETTINGS[setting_name]
+    workdir = Path(tempfile.mkdtemp(prefix="kpi-bench-"))
+    url = fresh_database(backend, setting_name, workdir)
+    log(f"database ready: {backend}")
+    migrate.upgrade(url)
+    engine = make_engine(url, poolclass=NullPool)
+    ctx = prepare(engine, setting)
+    dataset = rows(setting)
+    api_chunks = (
+        list(islice(batches(dataset), setting.api_batches))
+        if setting.api_batches
+        else list(batches(dataset))
+    )
+    server = Server(url)
+    result: dict[str, Any] = {
+        "setting": asdict(setting),
+        "backend": backend,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+    }
+    try:
+        log(f"ingest: {sum(len(c) for c in api_chunks):,} rows through the API")
+        api = api_ingest(server, ctx["vendor_key"], api_chunks)
+        ingest: dict[str, Any] = {"api": api}
+        if backend == "postgresql":
+            log("ingest: the same rows by COPY into bare tables")
+            raw = raw_copy_ingest(engine, ctx, api_chunks)
+            ingest["copy"] = raw
+            ingest["ratio_api_to_copy"] = api["rows_per_second"] / raw["rows_per_second"]
+        result["ingest"] = ingest
+        if setting.api_batches is not None and backend == "postgresql":
+            log("bulk-loading the rest of the data set")
+            result["bulk_loaded_rows"] = bulk_load(engine, ctx, dataset)
+        if backend == "postgresql":
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("VACUUM ANALYZE"))
+            with engine.connect() as conn:
+                result["measurement_versions"] = conn.execute(
+                    text("SELECT COUNT(*) FROM measurement_version")
+                ).scalar()
+        log("aggregates")
+        result["aggregates"] = bench_aggregates(server, engine, ctx["analyst_key"], setting, repeat)
+        log("catalogue reads")
+        result["catalogue"] = bench_catalogue(server, max(50, repeat * 10))
+        result["service_peak_memory_mb"] = server.peak_memory_mb()
+    finally:
+        server.stop()
+        engine.dispose()
+        if not keep:
+            drop_database(backend, setting_name)
+    return result
+
+
+def report(result: dict[str, Any]) -> str:
+    out = io.StringIO()
+    w = out.write
+    w(
+        f"kpi-api benchmark: setting {result['setting']['name']}, {result['backend']}, "
+        f"{result['date']}, {result['machine']['cpus']} CPUs\n"
+    )
+    ingest = result["ingest"]
+    w(
+        f"ingest  API {ingest['api']['rows_per_second']:>10,.0f} rows/s "
+        f"({ingest['api']['rows']:,} rows in {ingest['api']['batches']} batches of 10,000)\n"
+    )
+    if "copy" in ingest:
+        w(
+            f"ingest  COPY {ingest['copy']['rows_per_second']:>9,.0f} rows/s (same rows, bare tables)\n"
+        )
+        w(f"ingest  ratio API/COPY {ingest['ratio_api_to_copy']:.2f}  (goal >= 0.5)\n")
+    if "measurement_versions" in result:
+        w(f"data    {result['measurement_versions']:,} measurement versions\n")
+    w(
+        f"{'aggregate query':48} {'cells':>6} {'p50 ms':>8} {'p95 ms':>8} {'naive p50':>10} {'speed-up':>9}\n"
+    )
+    for a in result["aggregates"]:
+        w(
+            f"{a['name']:48} {a['cells']:>6} {a['api']['p50_ms']:>8.1f} {a['api']['p95_ms']:>8.1f} "
+            f"{a['naive']['p50_ms']:>10.1f} {a['speedup_p50']:>8.1f}x{' (heavy)' if a['heavy'] else ''}\n"
+        )
+    cat = result["catalogue"]
+    for name, c in cat.items():
+        w(
+            f"GET /v1/kpis {name:13} {c['requests_per_second']:>8.0f} req/s  p95 {c['p95_ms']:.1f} ms\n"
+        )
+    w(f"service peak memory {result['service_peak_memory_mb']:.0f} MB\n")
+    return out.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--setting", choices=sorted(SETTINGS), default="small")
+    parser.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--repeat", type=int, default=30, help="samples per aggregate query")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument("--output", type=Path, help="JSON file (default bench/results/...)")
+    args = parser.parse_args(argv)
+    result = run(args.setting, args.backend, args.repeat, args.keep)
+    output = args.output or RESULTS / f"{args.setting}-{args.backend}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+    print(report(result))
+    print(f"written to {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
