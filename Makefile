@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test lint format openapi bench-smoke clean
+.PHONY: serve test lint format openapi fuzz bench bench-large clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,16 @@ format: $(BIN)/.installed
 
 openapi: $(BIN)/.installed  ## regenerate the committed OpenAPI document
 	$(BIN)/kpi-api openapi --output openapi/openapi.json
+
+FUZZ_EXAMPLES ?= 200
+fuzz: $(BIN)/.installed  ## long schema fuzzing run: coverage phase + FUZZ_EXAMPLES examples per operation
+	KPI_API_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/test_fuzz.py
+
+bench: $(BIN)/.installed  ## benchmark, small setting on PostgreSQL (minutes); results in bench/results/
+	$(BIN)/python -m bench.run --setting small
+
+bench-large: $(BIN)/.installed  ## benchmark, ~10 million measurements on PostgreSQL (~20 minutes)
+	$(BIN)/python -m bench.run --setting large
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -91,6 +91,8 @@ def authenticate(session: Session, raw: str) -> Principal | None:
     """Return the principal for a raw key, or None when it is unknown or revoked."""
     if not raw.startswith(KEY_PREFIX) or len(raw) < len(KEY_PREFIX) + _LOOKUP_LEN:
         return None
+    if "\x00" in raw:
+        return None  # no key holds one, and PostgreSQL refuses a NUL even in a comparison
     lookup = raw[len(KEY_PREFIX) : len(KEY_PREFIX) + _LOOKUP_LEN]
     key = session.scalar(select(ApiKey).where(ApiKey.lookup == lookup))
     # Compare against a dummy hash when the lookup misses, so timing does not reveal it.

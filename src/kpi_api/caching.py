@@ -7,6 +7,11 @@ import hashlib
 from fastapi import Request, Response
 from pydantic import BaseModel
 
+#: The ``responses`` entry of an operation that answers with ``etag_response``.
+NOT_MODIFIED: dict[int | str, dict[str, str]] = {
+    304: {"description": "Not modified: the ETag in If-None-Match is still current."}
+}
+
 
 def etag_response(request: Request, model: BaseModel) -> Response:
     """Render ``model`` as JSON with a strong ETag; answer 304 when the client has it."""

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,9 @@ def validation_errors(errors: Sequence[Any], *, prefix: tuple[Any, ...] = ()) ->
     return out
 
 
+#: Deadlock, serialization failure, unique violation: a concurrent writer won the race.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001", "23505"})
+
 _STATUS_CODES = {
     400: "bad_request",
     401: "unauthenticated",
@@ -191,6 +195,20 @@ def install_handlers(app: FastAPI) -> None:
             instance=request.url.path,
             headers=getattr(exc, "headers", None),
         )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        # Lost races between transactions are the client's to retry, not server errors.
+        state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        if state in RETRYABLE_SQLSTATES:
+            return problem_response(
+                status=409,
+                code="concurrent_update",
+                detail="Another request changed the same data at the same moment; retry.",
+                instance=request.url.path,
+                headers={"Retry-After": "1"},
+            )
+        return await _unhandled(request, exc)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 
 _YEAR = re.compile(r"^([0-9]{4})$")
 _QUARTER = re.compile(r"^([0-9]{4})-Q([1-4])$")
@@ -32,8 +33,9 @@ def _month_end(year: int, month: int) -> date:
     return nxt - timedelta(days=1)
 
 
+@lru_cache(maxsize=4096)
 def parse_period(code: str) -> Period:
-    """Parse a period code; raise ValueError for anything else."""
+    """Parse a period code; raise ValueError for anything else (cached: codes repeat)."""
     if m := _YEAR.fullmatch(code):
         year = int(m.group(1))
         return Period(date(year, 1, 1), date(year, 12, 31), "year", code)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 from pydantic_core import PydanticCustomError
 
 
@@ -21,12 +21,21 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
+def no_nul(value: Any) -> Any:
+    if _has_nul(value):
+        raise PydanticCustomError("string_nul", "text may not contain NUL characters")
+    return value
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     @field_validator("*", mode="after")
     @classmethod
     def _no_nul(cls, value: Any) -> Any:
-        if _has_nul(value):
-            raise PydanticCustomError("string_nul", "text may not contain NUL characters")
-        return value
+        return no_nul(value)
+
+
+#: For free-text query, path and header parameters (``Annotated[str, Query(...), NoNul]``):
+#: PostgreSQL can neither store nor compare text with NUL, so it would fail the query.
+NoNul = AfterValidator(no_nul)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
 )
 from sqlalchemy.orm import Session
 
@@ -117,28 +118,59 @@ def _dimension_filter(q: Query) -> tuple[ColumnElement[bool], ColumnElement[Any]
     return single, func.substr(V.c.disaggregation_key, len(prefix) + 1)
 
 
+def _needs_geography(q: Query) -> bool:
+    """Whether the query needs the municipality table (else it reads one index alone)."""
+    return q.level == "province" or q.boundaries == "current" or q.province is not None
+
+
+def _source(q: Query) -> Any:
+    return V.join(M, M.c.code == V.c.municipality_code) if _needs_geography(q) else V
+
+
+def _present_types(session: Session, q: Query, base: list[ColumnElement[bool]]) -> list[str]:
+    """The source period types that have data in the range: one index probe each."""
+    present = []
+    for period_type in q.source_types:
+        probe = (
+            select(literal(1))
+            .select_from(_source(q))
+            .where(*base, V.c.period_type == period_type)
+            .limit(1)
+        )
+        if session.execute(probe).first() is not None:
+            present.append(period_type)
+    return present
+
+
 def aggregate(session: Session, q: Query) -> list[Row]:
     dimension_ok, code = _dimension_filter(q)
-    if q.boundaries == "current":
-        muni: ColumnElement[Any] = M.c.current_code
-    else:
-        muni = V.c.municipality_code
-    province = M.c.province_code
+    muni: ColumnElement[Any] = (
+        M.c.current_code if q.boundaries == "current" else V.c.municipality_code
+    )
+    province = M.c.province_code if _needs_geography(q) else literal(None)
     area = {"national": literal("NL01"), "province": province, "municipality": muni}[q.level]
-    rank = case(*((V.c.period_type == t, _FINENESS[t]) for t in q.source_types), else_=99)
-    conditions = [
+    base = [
         V.c.kpi_code == q.kpi,
-        V.c.period_type.in_(q.source_types),
         V.c.period_start >= q.start,
         V.c.period_end <= q.end,
         dimension_ok,
         *_visible(q),
+        *_scope(q),
     ]
     if q.province is not None:
-        conditions.append(M.c.province_code == q.province)
+        base.append(M.c.province_code == q.province)
     if q.level == "municipality" and q.boundaries == "current":
-        conditions.append(M.c.current_code.is_not(None))
-    conditions += _scope(q)
+        base.append(M.c.current_code.is_not(None))
+    types = _present_types(session, q, base)
+    if not types:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        # Grouping a national time series sorts ~10^5 rows: keep that sort in memory.
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
+    # With one period type present there is nothing to choose between; a flow then simply
+    # sums, and so does a stock figure asked for at the period type it was reported in.
+    needs_choice = len(types) > 1 or (q.stock and types[0] != q.period_type)
+    rank = case(*((V.c.period_type == t, _FINENESS[t]) for t in types), else_=99)
     src = (
         select(
             V.c.organisation_id.label("org"),
@@ -156,22 +188,25 @@ def aggregate(session: Session, q: Query) -> list[Row]:
             V.c.kpi_version.label("kpi_version"),
             rank.label("rank"),
         )
-        .select_from(V.join(M, M.c.code == V.c.municipality_code))
-        .where(*conditions)
+        .select_from(_source(q))
+        .where(*base, V.c.period_type.in_(types))
         .cte("src")
     )
-    unit = [src.c.org, src.c.unit_muni, src.c.bucket, src.c.code]
-    ranked = select(
-        src,
-        # A unit (organisation in a municipality) that reported the target period itself is
-        # taken as reported; otherwise its finer periods are rolled up, never both.
-        func.min(src.c.rank).over(partition_by=unit).label("best"),
-        func.max(src.c.pend).over(partition_by=[*unit, src.c.rank]).label("last_end"),
-    ).cte("ranked")
-    keep = [ranked.c.rank == ranked.c.best]
-    if q.stock:
-        keep.append(ranked.c.pend == ranked.c.last_end)
-    r = ranked.c
+    if needs_choice:
+        unit = [src.c.org, src.c.unit_muni, src.c.bucket, src.c.code]
+        ranked = select(
+            src,
+            # A unit (organisation in a municipality) that reported the target period itself
+            # is taken as reported; otherwise its finer periods are rolled up, never both.
+            func.min(src.c.rank).over(partition_by=unit).label("best"),
+            func.max(src.c.pend).over(partition_by=[*unit, src.c.rank]).label("last_end"),
+        ).cte("ranked")
+        keep = [ranked.c.rank == ranked.c.best]
+        if q.stock:
+            keep.append(ranked.c.pend == ranked.c.last_end)
+        r = ranked.c
+    else:
+        keep, r = [], src.c
     stmt = (
         select(
             r.area,

@@ -17,6 +17,7 @@ from kpi_api.catalogue.schemas import CODE_PATTERN
 from kpi_api.db import SessionDep
 from kpi_api.errors import problem_responses
 from kpi_api.periods import PERIOD_PATTERN
+from kpi_api.strict import NoNul
 
 router = APIRouter(prefix="/v1", tags=["aggregates"])
 
@@ -98,7 +99,9 @@ async def aggregate(
         str | None,
         Query(pattern=r"^(NL01|PV[0-9]{2}|GM[0-9]{4})$", description="Limit to one area."),
     ] = None,
-    dimension: Annotated[str | None, Query(max_length=60, description="Break down by it.")] = None,
+    dimension: Annotated[
+        str | None, Query(max_length=60, description="Break down by it."), NoNul
+    ] = None,
     boundaries: Annotated[
         Boundaries, Query(description="`current`: earlier years on today's municipalities.")
     ] = Boundaries.reported,

@@ -6,7 +6,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kpi_api.aggregates import maths
@@ -24,7 +23,8 @@ from kpi_api.catalogue.models import KpiVersion
 from kpi_api.db import utcnow
 from kpi_api.errors import FieldError, NotFound, Unprocessable
 from kpi_api.periods import FINENESS, Period, parse_period, periods_within
-from kpi_api.reference.models import Municipality, Province
+from kpi_api.reference import service as reference
+from kpi_api.reference.service import MunicipalityRow
 
 MAX_PERIODS = 400
 NATIONAL = "NL01"
@@ -53,12 +53,7 @@ def _invalid(field: str, code: str, message: str) -> Unprocessable:
 
 def _definition(session: Session, code: str) -> KpiVersion:
     """The version whose rules apply: the current release's, else the latest published."""
-    members = catalogue.release_members(session)
-    number = members[1].get(code) if members else None
-    stmt = select(KpiVersion).where(KpiVersion.kpi_code == code, KpiVersion.status == "published")
-    if number is not None:
-        stmt = stmt.where(KpiVersion.version == number)
-    found = session.scalars(stmt.order_by(KpiVersion.version.desc()).limit(1)).first()
+    found = catalogue.governing_version(session, code)
     if found is None:
         raise NotFound(f"KPI {code!r} has no published definition.", code="kpi_not_found")
     return found
@@ -81,10 +76,13 @@ def _periods(p: Params) -> list[Period]:
         raise _invalid("to", "period_range_inverted", "from must not come after to.")
     span = Period(first.start, last.end, "year", "")
     out = []
-    for year in range(first.start.year, last.end.year + 1):
-        for period in periods_within(parse_period(str(year)), first.type):
-            if span.contains(period) and first.start <= period.start:
-                out.append(period)
+    try:
+        for year in range(first.start.year, last.end.year + 1):
+            for period in periods_within(parse_period(str(year)), first.type):
+                if span.contains(period) and first.start <= period.start:
+                    out.append(period)
+    except ValueError as exc:  # e.g. a range that runs past the year 9999
+        raise _invalid("to", "period_invalid", str(exc)) from exc
     if len(out) > MAX_PERIODS:
         raise _invalid("to", "period_range_too_long", f"At most {MAX_PERIODS} periods at once.")
     return out
@@ -94,7 +92,7 @@ def _periods(p: Params) -> list[Period]:
 class _Geo:
     names: dict[str, str]
     province_of: dict[str, str]
-    municipalities: list[Municipality]
+    municipalities: tuple[MunicipalityRow, ...]
 
     def counts(self, periods: list[Period], boundaries: Boundaries) -> dict[tuple[str, str], int]:
         """Municipalities per (area, period): those valid during the period, or today's."""
@@ -126,11 +124,11 @@ class _Geo:
 
 
 def _geo(session: Session) -> _Geo:
-    municipalities = list(session.scalars(select(Municipality)))
-    names = {p.code: p.name for p in session.scalars(select(Province))}
-    names |= {m.code: m.name for m in municipalities}
+    geo = reference.geography(session)
+    names = dict(geo.province_names) | {m.code: m.name for m in geo.municipalities}
     names[NATIONAL] = "Nederland"
-    return _Geo(names, {m.code: m.province_code for m in municipalities}, municipalities)
+    province_of = {m.code: m.province_code for m in geo.municipalities}
+    return _Geo(names, province_of, geo.municipalities)
 
 
 def _scope_area(p: Params, geo: _Geo) -> str | None:
@@ -198,9 +196,11 @@ def aggregate(
         if period is None:
             continue
         sums = maths.Sums(row.value, row.numerator, row.denominator, row.weighted, row.n)
-        parent = {"national": None, "province": NATIONAL, "municipality": row.province}[
-            params.level.value
-        ]
+        parent = {
+            "national": None,
+            "province": NATIONAL,
+            "municipality": row.province or geo.province_of.get(row.area),
+        }[params.level.value]
         cells.append(
             maths.Cell(
                 area=row.area,

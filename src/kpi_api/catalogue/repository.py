@@ -25,6 +25,8 @@ def current_release(session: Session) -> Release | None:
 
 
 def get_release(session: Session, release_id: str) -> Release | None:
+    if "\x00" in release_id:
+        return None  # no stored id holds a NUL, and PostgreSQL refuses one even in a comparison
     return session.get(Release, release_id)
 
 
@@ -198,6 +200,24 @@ def next_release_sequence(session: Session) -> int:
 
 
 def versions_of(session: Session, codes: Sequence[str]) -> Sequence[KpiVersion]:
+    codes = [code for code in codes if "\x00" not in code]  # as in get_release
     if not codes:
         return []
-    return session.scalars(select(KpiVersion).where(KpiVersion.kpi_code.in_(list(codes)))).all()
+    return session.scalars(select(KpiVersion).where(KpiVersion.kpi_code.in_(codes))).all()
+
+
+def governing_version(session: Session, code: str) -> KpiVersion | None:
+    current = select(Release.id).order_by(Release.sequence.desc()).limit(1).scalar_subquery()
+    in_release = session.scalar(
+        select(KpiVersion)
+        .join(ReleaseKpi, ReleaseKpi.kpi_version_id == KpiVersion.id)
+        .where(ReleaseKpi.release_id == current, ReleaseKpi.kpi_code == code)
+    )
+    if in_release is not None:
+        return in_release
+    return session.scalar(
+        select(KpiVersion)
+        .where(KpiVersion.kpi_code == code, KpiVersion.status == "published")
+        .order_by(KpiVersion.version.desc())
+        .limit(1)
+    )

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from kpi_api.auth import OptionalPrincipalDep, Principal, PublisherDep, Role
-from kpi_api.caching import etag_response
+from kpi_api.caching import NOT_MODIFIED, etag_response
 from kpi_api.catalogue import service
 from kpi_api.catalogue.schemas import (
     CODE_PATTERN,
@@ -31,6 +31,7 @@ from kpi_api.catalogue.schemas import (
 from kpi_api.db import SessionDep
 from kpi_api.errors import problem_responses
 from kpi_api.pagination import CursorQuery, Items, LimitQuery
+from kpi_api.strict import NoNul
 
 router = APIRouter(prefix="/v1", tags=["catalogue"])
 
@@ -38,7 +39,8 @@ CodePath = Annotated[str, Path(max_length=40, pattern=CODE_PATTERN, examples=["I
 VersionPath = Annotated[int, Path(ge=1, le=1_000_000)]
 ReleasePath = Annotated[str, Path(pattern=RELEASE_PATTERN, examples=["2024.12"])]
 
-READ = problem_responses(401, 404, 422)
+READ = {**NOT_MODIFIED, **problem_responses(401, 404, 422)}
+PAGE = {**READ, **problem_responses(400)}  # 400: a cursor this list did not give out
 WRITE = problem_responses(401, 403, 404, 409, 422)
 
 
@@ -46,9 +48,7 @@ def _is_publisher(principal: Principal | None) -> bool:
     return principal is not None and principal.role is Role.publisher
 
 
-@router.get(
-    "/kpis", response_model=KpiPage, responses={304: {"description": "Not modified"}, **READ}
-)
+@router.get("/kpis", response_model=KpiPage, responses=PAGE)
 def list_kpis(
     request: Request,
     session: SessionDep,
@@ -57,10 +57,12 @@ def list_kpis(
     cursor: CursorQuery = None,
     release: Annotated[str | None, Query(pattern=RELEASE_PATTERN)] = None,
     layer: Layer | None = None,
-    life_domain: Annotated[str | None, Query(max_length=10)] = None,
-    work_field: Annotated[str | None, Query(max_length=60)] = None,
+    life_domain: Annotated[str | None, Query(max_length=10), NoNul] = None,
+    work_field: Annotated[str | None, Query(max_length=60), NoNul] = None,
     core: bool | None = None,
-    q: Annotated[str | None, Query(max_length=200, description="Search NL/EN names.")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Search NL/EN names."), NoNul
+    ] = None,
 ) -> Response:
     """List the KPIs of a release (the current one by default), filtered and paginated."""
     page = service.list_kpis(
@@ -170,7 +172,7 @@ def delete_version(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/releases", response_model=ReleasePage, responses=READ)
+@router.get("/releases", response_model=ReleasePage, responses=PAGE)
 def list_releases(
     request: Request,
     session: SessionDep,
@@ -241,7 +243,7 @@ def kpi_sets(
     request: Request,
     session: SessionDep,
     _: OptionalPrincipalDep,
-    work_field: Annotated[str | None, Query(max_length=60)] = None,
+    work_field: Annotated[str | None, Query(max_length=60), NoNul] = None,
 ) -> Response:
     """Standard KPI sets per work field."""
     sets = service.kpi_sets(session, work_field=work_field)
@@ -256,7 +258,7 @@ def code_lists(request: Request, session: SessionDep, _: OptionalPrincipalDep) -
 
 @router.get("/code-lists/{code}", response_model=CodeListRead, responses=READ)
 def code_list(
-    code: Annotated[str, Path(max_length=60)],
+    code: Annotated[str, Path(max_length=60), NoNul],
     request: Request,
     session: SessionDep,
     _: OptionalPrincipalDep,

@@ -659,3 +659,9 @@ def code_list_specs(session: Session) -> dict[str, CodeListSpec]:
         )
         for c in repo.code_lists(session)
     }
+
+
+def governing_version(session: Session, code: str) -> KpiVersion | None:
+    """The version of a KPI whose rules apply now: the current release's, else the latest
+    published one (a KPI removed from the catalogue keeps its last definition)."""
+    return repo.governing_version(session, code)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from kpi_api.caching import etag_response
+from kpi_api.caching import NOT_MODIFIED, etag_response
 from kpi_api.db import SessionDep
 from kpi_api.errors import problem_responses
 from kpi_api.pagination import Items
@@ -15,17 +15,16 @@ from kpi_api.reference import service
 from kpi_api.reference.schemas import MunicipalityRead, ProvinceRead
 
 router = APIRouter(prefix="/v1", tags=["reference"])
+READ = {**NOT_MODIFIED, **problem_responses(422)}
 
 
-@router.get("/provinces", response_model=Items[ProvinceRead], responses=problem_responses(422))
+@router.get("/provinces", response_model=Items[ProvinceRead], responses=READ)
 def provinces(request: Request, session: SessionDep) -> Response:
     """The twelve provinces (CBS codes PV20-PV31)."""
     return etag_response(request, Items[ProvinceRead](items=service.list_provinces(session)))
 
 
-@router.get(
-    "/municipalities", response_model=Items[MunicipalityRead], responses=problem_responses(422)
-)
+@router.get("/municipalities", response_model=Items[MunicipalityRead], responses=READ)
 def municipalities(
     request: Request,
     session: SessionDep,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import date
 
@@ -82,3 +83,45 @@ def list_municipalities(
         )
         for m in session.scalars(stmt)
     ]
+
+
+@dataclass(frozen=True)
+class Geography:
+    """Provinces and municipalities as plain values, for code on hot paths."""
+
+    province_names: dict[str, str]
+    municipalities: tuple[MunicipalityRow, ...]
+
+
+@dataclass(frozen=True)
+class MunicipalityRow:
+    code: str
+    name: str
+    province_code: str
+    valid_from: date
+    valid_to: date | None
+    current_code: str | None
+
+
+_CACHE: dict[str, tuple[float, Geography]] = {}
+CACHE_SECONDS = 300.0
+
+
+def geography(session: Session) -> Geography:
+    """The reference geography, cached per database for a few minutes (it changes yearly)."""
+    bind = session.get_bind()
+    engine = getattr(bind, "engine", bind)  # a Connection, or an Engine
+    key = engine.url.render_as_string(hide_password=True)
+    now = time.monotonic()
+    hit = _CACHE.get(key)
+    if hit is not None and now - hit[0] < CACHE_SECONDS:
+        return hit[1]
+    m = Municipality
+    rows = session.execute(
+        select(m.code, m.name, m.province_code, m.valid_from, m.valid_to, m.current_code)
+    ).all()
+    names = dict(session.execute(select(Province.code, Province.name)).all())
+    geo = Geography(names, tuple(MunicipalityRow(*r) for r in rows))
+    if rows:  # never cache an empty (not yet loaded) reference
+        _CACHE[key] = (now, geo)
+    return geo

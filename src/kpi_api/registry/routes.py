@@ -23,14 +23,16 @@ from kpi_api.registry.schemas import (
     VendorCreate,
     VendorRead,
 )
+from kpi_api.strict import NoNul
 
 router = APIRouter(prefix="/v1", tags=["registry"])
 VendorReaderDep = Annotated[Principal, Depends(require_roles(Role.publisher, Role.vendor))]
 
 OrgPath = Annotated[str, Path(pattern=ORG_CODE_PATTERN)]
-IdPath = Annotated[str, Path(max_length=36)]
+IdPath = Annotated[str, Path(max_length=36), NoNul]
 WRITE = problem_responses(401, 403, 404, 409, 422)
 READ = problem_responses(401, 403, 404, 422)
+PAGE = problem_responses(400, 401, 403, 404, 422)  # 400: a cursor this list did not give out
 
 
 @router.post("/vendors", status_code=201, response_model=VendorRead, responses=WRITE)
@@ -89,7 +91,7 @@ def create_organisation(
     return created
 
 
-@router.get("/organisations", response_model=OrganisationPage, responses=READ)
+@router.get("/organisations", response_model=OrganisationPage, responses=PAGE)
 def list_organisations(
     session: SessionDep,
     principal: AnyRoleDep,

@@ -228,7 +228,8 @@ def organisations_for_vendor(
     session: Session, *, vendor_id: str, codes: Iterable[str]
 ) -> dict[str, OrganisationInfo]:
     """The organisations among ``codes`` that the vendor may submit for."""
-    codes = list(set(codes))
+    # No stored code holds a NUL, and PostgreSQL refuses one even in a comparison.
+    codes = [code for code in set(codes) if "\x00" not in code]
     if not codes:
         return {}
     rows = session.scalars(

@@ -87,13 +87,27 @@ class MeasurementVersion(Base):
     __tablename__ = "measurement_version"
     __table_args__ = (
         UniqueConstraint("series_id", "version"),
+        # Aggregates read current versions of one KPI and period type from this index alone
+        # (PostgreSQL: an index-only scan thanks to the INCLUDE columns).
         Index(
             "ix_measurement_version_current_kpi",
             "kpi_code",
+            "period_type",
             "disaggregation_key",
             "period_start",
             sqlite_where=text("is_current"),
             postgresql_where=text("is_current"),
+            postgresql_include=[
+                "organisation_id",
+                "municipality_code",
+                "period_end",
+                "withdrawn",
+                "value",
+                "numerator",
+                "denominator",
+                "n",
+                "kpi_version",
+            ],
         ),
         Index("ix_measurement_version_kpi_created", "kpi_code", "created_at"),
         # Exactly one current version per series, even under concurrent writers.

@@ -14,6 +14,7 @@ from kpi_api.errors import PROBLEM_MEDIA_TYPE, problem_responses
 from kpi_api.i18n import LangDep
 from kpi_api.pagination import CursorQuery, Items, LimitQuery
 from kpi_api.periods import PERIOD_PATTERN
+from kpi_api.strict import NoNul
 from kpi_api.submissions import service
 from kpi_api.submissions.parsing import CSV_COLUMNS
 from kpi_api.submissions.schemas import (
@@ -46,13 +47,22 @@ SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
     201: {"model": SubmissionReport, "description": "Stored (all rows, or the valid ones)."},
     **problem_responses(400, 401, 403, 409, 413, 415),
     422: {
-        "description": "Rejected: the report lists every rejected row with its rule.",
+        "description": "Rejected rows: `submission_rejected` with the report listing every "
+        "rejected row and its rule. A request that is wrong as a whole (an empty batch, an "
+        "invalid parameter) is a plain problem.",
         "content": {
-            PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/SubmissionRejected"}}
+            PROBLEM_MEDIA_TYPE: {
+                "schema": {
+                    "allOf": [{"$ref": "#/components/schemas/Problem"}],
+                    "properties": {"submission": {"$ref": "#/components/schemas/SubmissionReport"}},
+                }
+            }
         },
     },
 }
 READ = problem_responses(401, 403, 404, 422)
+SubmissionIdPath = Annotated[str, Path(max_length=36), NoNul]
+PAGE = problem_responses(400, 401, 403, 404, 422)  # 400: a cursor this list did not give out
 ReaderDep = Annotated[Principal, Depends(require_roles(Role.vendor, Role.publisher))]
 
 
@@ -75,6 +85,7 @@ async def submit(
     idempotency_key: Annotated[
         str | None,
         Header(min_length=1, max_length=200, description="Retry safely: same key, same answer."),
+        NoNul,
     ] = None,
 ) -> Response:
     """Submit a batch of up to 10,000 measurements as JSON or CSV (vendor)."""
@@ -108,7 +119,9 @@ async def submit(
             submission=outcome.report,
         )
         return JSONResponse(
-            problem.model_dump(mode="json", exclude_none=True),
+            # Leave out the problem's empty fields, not the report's (its `id` is null, not absent).
+            problem.model_dump(mode="json", exclude_none=True, exclude={"submission"})
+            | {"submission": body},
             status_code=422,
             media_type=PROBLEM_MEDIA_TYPE,
             headers=headers,
@@ -120,7 +133,7 @@ async def submit(
 
 @router.get("/submissions/{submission_id}", response_model=SubmissionReport, responses=READ)
 def get_submission(
-    submission_id: Annotated[str, Path(max_length=36)], session: SessionDep, principal: ReaderDep
+    submission_id: SubmissionIdPath, session: SessionDep, principal: ReaderDep
 ) -> SubmissionReport:
     """A submission's status and report (its vendor, or the publisher)."""
     found = service.get_submission(session, submission_id=submission_id, principal=principal)
@@ -133,19 +146,19 @@ def get_submission(
     responses={200: {"content": {"application/json": {}, "text/csv": {}}}, **READ},
 )
 def get_raw_submission(
-    submission_id: Annotated[str, Path(max_length=36)], session: SessionDep, principal: ReaderDep
+    submission_id: SubmissionIdPath, session: SessionDep, principal: ReaderDep
 ) -> Response:
     """The body exactly as it was received, for audit and reprocessing."""
     found = service.get_submission(session, submission_id=submission_id, principal=principal)
     return Response(found.raw_body, media_type=found.content_type)
 
 
-@router.get("/measurements", response_model=MeasurementPage, responses=READ)
+@router.get("/measurements", response_model=MeasurementPage, responses=PAGE)
 def list_measurements(
     session: SessionDep,
     principal: ReaderDep,
-    organisation: Annotated[str | None, Query(max_length=40)] = None,
-    kpi: Annotated[str | None, Query(max_length=40)] = None,
+    organisation: Annotated[str | None, Query(max_length=40), NoNul] = None,
+    kpi: Annotated[str | None, Query(max_length=40), NoNul] = None,
     period: Annotated[str | None, Query(pattern=PERIOD_PATTERN)] = None,
     municipality: Annotated[str | None, Query(pattern=r"^GM[0-9]{4}$")] = None,
     limit: LimitQuery = 50,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from kpi_api.errors import Problem
-from kpi_api.strict import StrictModel
+from kpi_api.periods import PERIOD_PATTERN, parse_period
+from kpi_api.strict import StrictModel, no_nul
 
 
 class Mode(enum.StrEnum):
@@ -16,10 +18,22 @@ class Mode(enum.StrEnum):
     partial = "partial"
 
 
-class MeasurementIn(StrictModel):
+class MeasurementIn(BaseModel):
     """One measurement as a vendor sends it (a JSON object, or a CSV row)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
+
+    # Only the text fields can hold NUL; checking just them keeps 10,000-row batches fast.
+    _no_nul = field_validator(
+        "kpi",
+        "release",
+        "organisation",
+        "municipality",
+        "period",
+        "disaggregation",
+        "note",
+        "record_id",
+    )(no_nul)
 
     kpi: str = Field(min_length=1, max_length=40, description="KPI code, e.g. IMP-FIN-01.")
     kpi_version: int | None = Field(
@@ -137,8 +151,18 @@ class MeasurementHistory(BaseModel):
 
 
 class PeriodLockCreate(StrictModel):
-    period: str = Field(pattern=r"^[0-9]{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$", examples=["2025-Q1"])
+    period: str = Field(pattern=PERIOD_PATTERN, examples=["2025-Q1"])
     reason: str = Field(default="", max_length=2000)
+
+    @field_validator("period")
+    @classmethod
+    def _a_real_period(cls, value: str) -> str:
+        # The pattern lets through periods no calendar holds, such as year 0000.
+        try:
+            parse_period(value)
+        except ValueError as exc:
+            raise PydanticCustomError("period_invalid", "{reason}", {"reason": str(exc)}) from exc
+        return value
 
 
 class PeriodLockRead(BaseModel):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import psycopg
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -160,7 +161,8 @@ def _store(
     vendor_id: str,
 ) -> dict[str, int]:
     counts = {"created": 0, "corrected": 0, "unchanged": 0, "withdrawn": 0}
-    fresh = [r for r in rows if r.natural_key not in stored]
+    # Sorted, so concurrent batches take the unique-index locks in one order (no deadlock).
+    fresh = sorted((r for r in rows if r.natural_key not in stored), key=lambda r: r.natural_key)
     if fresh:
         repo.insert_series(session, [_series_row(r) for r in fresh])
         stored = stored | repo.existing(session, [r.natural_key for r in fresh])
@@ -205,11 +207,13 @@ def _store(
                 "is_current": True,
             }
         )
+    superseded.sort()
     if superseded and repo.supersede(session, superseded, now) != len(superseded):
         raise _concurrent()
     try:
         repo.insert_versions(session, versions)
-    except IntegrityError as exc:
+    except (IntegrityError, psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected) as exc:
+        # (COPY on PostgreSQL raises the driver's own errors.)
         raise _concurrent() from exc
     return counts
 

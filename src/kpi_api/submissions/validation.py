@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kpi_api.catalogue.service import CodeListSpec, KpiSpec
+from kpi_api.errors import Forbidden
 from kpi_api.periods import Period, parse_period
 from kpi_api.reference.service import MunicipalityInfo
 from kpi_api.registry.service import OrganisationInfo
@@ -311,7 +312,11 @@ def validate_row(index: int, raw: Any, ctx: Context) -> tuple[ValidRow | None, l
     if m is None:
         return None, row.errors
     org = ctx.organisations.get(m.organisation)
-    assert org is not None, "unauthorised organisations are refused before rows are checked"
+    if org is None:
+        # Authorisation looked at the raw codes; a code that only differs after parsing (e.g.
+        # by a control character) is refused the same way.
+        rule = RULES["organisation_not_authorised"]
+        raise Forbidden(rule.message(ctx.lang, organisation=m.organisation), code=rule.code)
     spec = _spec(m, row)
     if spec is None:
         _place(m, None, org, row)
