@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -29,8 +30,7 @@ class Period:
 
 
 def _month_end(year: int, month: int) -> date:
-    nxt = date(year + (month == 12), month % 12 + 1, 1)
-    return nxt - timedelta(days=1)
+    return date(year, month, calendar.monthrange(year, month)[1])
 
 
 @lru_cache(maxsize=4096)

@@ -78,7 +78,7 @@ def _periods(p: Params) -> list[Period]:
     out = []
     try:
         for year in range(first.start.year, last.end.year + 1):
-            for period in periods_within(parse_period(str(year)), first.type):
+            for period in periods_within(parse_period(f"{year:04d}"), first.type):
                 if span.contains(period) and first.start <= period.start:
                     out.append(period)
     except ValueError as exc:  # e.g. a range that runs past the year 9999
