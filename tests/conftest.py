@@ -179,3 +179,6 @@ def vendor(db: Session) -> dict[str, str]:
     db.flush()
     raw = _key(db, Role.vendor, "vendor test", vendor_id=vendor.id)
     return {"Authorization": f"Bearer {raw}"}
+
+
+from tests.submissions.conftest import world  # noqa: E402, F401 - the registry fixture, for every test

@@ -557,13 +557,14 @@ def test_a_year_is_twelve_contiguous_months_and_four_quarters(year):
         assert (inside[0].start, inside[-1].end) == (quarter.start, quarter.end)
 
 
-def test_year_9999_is_refused_not_a_crash(client, world, analyst):
-    """PERIOD_PATTERN admits 9999-12 and 9999-Q4, whose last day parse_period cannot build
-    (1 January 10000 is out of range): every entry point must answer 422, never 500. The
-    aggregate range 9999-01 .. 9999-11 used to answer 500 (periods_within outside the
-    try/except of _periods)."""
+def test_the_last_representable_periods_are_never_a_crash(client, world, analyst):
+    """9999-12 and 9999-Q4 end on 31 December 9999, the last day a date can hold; year 0000
+    has no first day. Every entry point answers them without a 500. (Ranges in 9999 used to
+    answer 500, when month ends were built from the first day of the next month.)"""
+    assert parse_period("9999-12").end.isoformat() == "9999-12-31"
+    assert parse_period("9999-Q4").end.isoformat() == "9999-12-31"
     with pytest.raises(ValueError):
-        parse_period("9999-12")
+        parse_period("0000")
     for params in (
         {"from": "9999-01", "to": "9999-11"},
         {"from": "9999-Q1", "to": "9999-Q3"},
@@ -572,13 +573,18 @@ def test_year_9999_is_refused_not_a_crash(client, world, analyst):
         {"period": "9999-Q4"},
     ):
         response = client.get("/v1/aggregates/ACT-01", params=params, headers=analyst)
-        assert response.status_code == 422, (params, response.text)
-    lock = client.post("/v1/period-locks", json={"period": "9999-12"}, headers=world.publisher)
+        assert response.status_code == 200, (params, response.text)
+        assert response.json()["cells"] == []
+    zero = client.get("/v1/aggregates/ACT-01", params={"period": "0000"}, headers=analyst)
+    assert zero.status_code == 422, zero.text
+    lock = client.post("/v1/period-locks", json={"period": "0000"}, headers=world.publisher)
     assert lock.status_code == 422, lock.text
+    future = client.post("/v1/period-locks", json={"period": "9999-12"}, headers=world.publisher)
+    assert future.status_code == 201, future.text
     stored = submit(client, world.a, [row(period="9999-12")])
     assert stored.status_code == 422, stored.text
     errors = stored.json()["submission"]["errors"]
-    assert [(e["field"], e["code"]) for e in errors] == [("period", "period_invalid")]
+    assert ("period", "period_in_future") in [(e["field"], e["code"]) for e in errors]
 
 
 # --- corrections, through HTTP and the database ------------------------------------------------

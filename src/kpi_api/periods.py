@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from functools import lru_cache
 
 _YEAR = re.compile(r"^([0-9]{4})$")
@@ -50,10 +50,11 @@ def parse_period(code: str) -> Period:
 
 
 def months_of(period: Period) -> list[Period]:
-    out, d = [], period.start
-    while d <= period.end:
-        out.append(parse_period(f"{d.year:04d}-{d.month:02d}"))
-        d = _month_end(d.year, d.month) + timedelta(days=1)
+    year, month = period.start.year, period.start.month
+    out = []
+    while (year, month) <= (period.end.year, period.end.month):
+        out.append(parse_period(f"{year:04d}-{month:02d}"))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return out
 
 
