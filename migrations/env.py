@@ -8,11 +8,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 # Every domain's tables must be imported so autogenerate sees them.
-import kpi_api.auth
-import kpi_api.catalogue.models
-import kpi_api.reference.models
-import kpi_api.registry.models
-import kpi_api.submissions.models  # noqa: F401
+import kpi_api.models  # noqa: F401
 from kpi_api.config import get_settings
 from kpi_api.db import Base, make_engine
 

@@ -12,6 +12,7 @@ from kpi_api.config import get_settings
 
 
 def _session():
+    import kpi_api.models  # noqa: F401 - every table, so foreign keys resolve
     from kpi_api.db import make_engine, make_sessionmaker
 
     return make_sessionmaker(make_engine(get_settings().database_url)).begin()

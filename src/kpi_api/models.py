@@ -1,0 +1,51 @@
+"""Every table of every domain, so the ORM metadata is complete wherever sessions are used
+(the app imports them through its routes; the CLI and migrations import this module)."""
+
+from kpi_api.auth import ApiKey
+from kpi_api.catalogue.models import (
+    CodeList,
+    CodeListItem,
+    Kpi,
+    KpiSet,
+    KpiSetMember,
+    KpiVersion,
+    KpiVersionWorkField,
+    LifeDomain,
+    Release,
+    ReleaseKpi,
+    WorkField,
+)
+from kpi_api.reference.models import Municipality, MunicipalitySuccession, Province
+from kpi_api.registry.models import (
+    Organisation,
+    OrganisationMunicipality,
+    Vendor,
+    VendorOrganisation,
+)
+from kpi_api.submissions.models import MeasurementSeries, MeasurementVersion, PeriodLock, Submission
+
+__all__ = [
+    "ApiKey",
+    "CodeList",
+    "CodeListItem",
+    "Kpi",
+    "KpiSet",
+    "KpiSetMember",
+    "KpiVersion",
+    "KpiVersionWorkField",
+    "LifeDomain",
+    "MeasurementSeries",
+    "MeasurementVersion",
+    "Municipality",
+    "MunicipalitySuccession",
+    "Organisation",
+    "OrganisationMunicipality",
+    "PeriodLock",
+    "Province",
+    "Release",
+    "ReleaseKpi",
+    "Submission",
+    "Vendor",
+    "VendorOrganisation",
+    "WorkField",
+]
