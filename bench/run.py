@@ -43,6 +43,7 @@ from kpi_api.db import make_engine
 from kpi_api.reference.loader import load as load_reference
 from kpi_api.registry import service as registry
 from kpi_api.registry.schemas import OrganisationCreate, VendorCreate
+from kpi_api.submissions.repository import VERSION_COLUMNS  # the service's own COPY columns
 from kpi_api.submissions.validation import disaggregation_key
 
 RESULTS = Path(__file__).parent / "results"
@@ -212,30 +213,6 @@ SERIES_COLUMNS = (
     "municipality_code",
     "disaggregation_key",
     "disaggregation",
-)
-VERSION_COLUMNS = (
-    "series_id",
-    "organisation_id",
-    "kpi_code",
-    "period_type",
-    "period_start",
-    "period_end",
-    "municipality_code",
-    "disaggregation_key",
-    "version",
-    "kpi_version",
-    "withdrawn",
-    "value",
-    "numerator",
-    "denominator",
-    "n",
-    "note",
-    "record_id",
-    "submission_id",
-    "vendor_id",
-    "created_at",
-    "superseded_at",
-    "is_current",
 )
 
 

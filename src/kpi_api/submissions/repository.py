@@ -187,7 +187,7 @@ def supersede(session: Session, version_ids: Sequence[int], at: datetime) -> int
     return done
 
 
-_VERSION_COLUMNS = (
+VERSION_COLUMNS = (
     "series_id",
     "organisation_id",
     "kpi_code",
@@ -219,11 +219,11 @@ def insert_versions(session: Session, rows: list[dict[str, Any]]) -> None:
         return
     if _is_postgres(session):
         connection = session.connection().connection.driver_connection
-        columns = ", ".join(_VERSION_COLUMNS)
+        columns = ", ".join(VERSION_COLUMNS)
         statement = f"COPY measurement_version ({columns}) FROM STDIN"
         with connection.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
             for row in rows:
-                copy.write_row(tuple(row[c] for c in _VERSION_COLUMNS))
+                copy.write_row(tuple(row[c] for c in VERSION_COLUMNS))
         return
     session.execute(MeasurementVersion.__table__.insert(), rows)
 
