@@ -174,7 +174,8 @@ def _load_reference(session: Session, files: CatalogueFiles, report: LoadReport)
                 for pos, (code, nl, en) in enumerate(wanted)
             ]
             session.flush()
-            report.count("code_list_items_replaced")
+            if have:  # a new list's items come with its creation
+                report.count("code_list_items_replaced")
     session.flush()
 
 
@@ -189,9 +190,11 @@ def _load_sets(session: Session, files: CatalogueFiles, report: LoadReport) -> N
             "position": i,
         }
         kpi_set = _upsert(session, KpiSet, s.code, values, report, "kpi_sets")
-        if [m.kpi_code for m in kpi_set.members] != s.kpis:
+        have = [m.kpi_code for m in kpi_set.members]
+        if have != s.kpis:
             kpi_set.members = [KpiSetMember(kpi_code=c, position=p) for p, c in enumerate(s.kpis)]
-            report.count("kpi_set_members_replaced")
+            if have:  # a new set's members come with its creation
+                report.count("kpi_set_members_replaced")
     session.flush()
 
 

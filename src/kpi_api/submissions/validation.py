@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from kpi_api.catalogue.service import CodeListSpec, KpiSpec
 from kpi_api.errors import Forbidden
-from kpi_api.periods import Period, parse_period
+from kpi_api.periods import FINENESS, Period, parse_period
 from kpi_api.reference.service import MunicipalityInfo
 from kpi_api.registry.service import OrganisationInfo
 from kpi_api.submissions.rules import RULES
@@ -28,6 +28,10 @@ _EXPECTED = {
     "sum": ("value",),
     "ratio_of_sums": ("numerator", "denominator"),
     "weighted_mean": ("mean", "n"),
+}
+_PERIOD_WORDS = {
+    "en": {"year": "year", "quarter": "quarter", "month": "month"},
+    "nl": {"year": "jaar", "quarter": "kwartaal", "month": "maand"},
 }
 _PYDANTIC_CODES = {
     "missing": "field_missing",
@@ -181,8 +185,9 @@ def _period(m: MeasurementIn, spec: KpiSpec, row: _Row) -> Period | None:
         return None
     ok = True
     if period.type not in spec.period_types:
-        allowed = "/".join(sorted(spec.period_types))
-        row.fail("period_type_not_allowed", kpi=spec.code, allowed=allowed, type=period.type)
+        words = _PERIOD_WORDS[row.ctx.lang]
+        allowed = "/".join(words[t] for t in sorted(spec.period_types, key=FINENESS.get))
+        row.fail("period_type_not_allowed", kpi=spec.code, allowed=allowed, type=words[period.type])
         ok = False
     if period.end >= row.ctx.today:
         row.fail("period_in_future", period=period.code, end=period.end.isoformat())
