@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable, Sequence
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Query
@@ -48,6 +49,15 @@ def decode_cursor(cursor: str | None, kind: str, value_type: type[V]) -> V | Non
 
 
 T = TypeVar("T")
+R = TypeVar("R")
+
+
+def page(
+    rows: Sequence[R], limit: int, kind: str, key: Callable[[R], str | int]
+) -> tuple[list[R], str | None]:
+    """Cut ``limit + 1`` fetched rows to a page and the cursor of the next one (None: last)."""
+    items = list(rows[:limit])
+    return items, encode_cursor(kind, key(items[-1])) if len(rows) > limit else None
 
 
 class Items(BaseModel, Generic[T]):

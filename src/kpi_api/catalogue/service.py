@@ -48,7 +48,7 @@ from kpi_api.catalogue.schemas import (
 )
 from kpi_api.db import utcnow
 from kpi_api.errors import Conflict, FieldError, NotFound, Unprocessable, validation_errors
-from kpi_api.pagination import decode_cursor, encode_cursor
+from kpi_api.pagination import decode_cursor, page
 
 DRAFT = "draft"
 PUBLISHED = "published"
@@ -118,13 +118,8 @@ def list_kpis(
         after_code=after,
         limit=limit + 1,
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return KpiPage(
-        items=[to_read(v) for v in rows],
-        next=encode_cursor("kpis", rows[-1].kpi_code) if more else None,
-        release=release.id,
-    )
+    rows, after_last = page(rows, limit, "kpis", lambda v: v.kpi_code)
+    return KpiPage(items=[to_read(v) for v in rows], next=after_last, release=release.id)
 
 
 def _kpi(session: Session, code: str) -> Kpi:
@@ -445,13 +440,11 @@ def publish_release(session: Session, *, data: ReleaseCreate, actor: str) -> Rel
 def list_releases(session: Session, *, limit: int = 50, cursor: str | None = None) -> ReleasePage:
     before = decode_cursor(cursor, "releases", int)
     rows = repo.list_releases(session, limit=limit + 1, before_sequence=before)
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, after_last = page(rows, limit, "releases", lambda r: r.sequence)
     sizes = repo.release_sizes(session, [r.id for r in rows])
     current = repo.current_release(session)
     return ReleasePage(
-        items=[_release_read(r, sizes.get(r.id, 0), current) for r in rows],
-        next=encode_cursor("releases", rows[-1].sequence) if more else None,
+        items=[_release_read(r, sizes.get(r.id, 0), current) for r in rows], next=after_last
     )
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from kpi_api.auth import ApiKey, Principal, Role, create_key, revoke_key
 from kpi_api.db import insert_once
 from kpi_api.errors import Conflict, FieldError, NotFound, Unprocessable
-from kpi_api.pagination import decode_cursor, encode_cursor
+from kpi_api.pagination import decode_cursor, page
 from kpi_api.reference.models import Municipality
 from kpi_api.registry.models import (
     Organisation,
@@ -200,13 +200,8 @@ def list_organisations(
         stmt = stmt.join(
             VendorOrganisation, VendorOrganisation.organisation_id == Organisation.id
         ).where(VendorOrganisation.vendor_id == principal.vendor_id)
-    rows = session.scalars(stmt).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return OrganisationPage(
-        items=[_org_read(o) for o in rows],
-        next=encode_cursor("organisations", rows[-1].code) if more else None,
-    )
+    rows, after_last = page(session.scalars(stmt).all(), limit, "organisations", lambda o: o.code)
+    return OrganisationPage(items=[_org_read(o) for o in rows], next=after_last)
 
 
 def authorise(session: Session, *, vendor_id: str, code: str, grant: bool) -> VendorRead:

@@ -16,7 +16,7 @@ from kpi_api.auth import Principal, Role
 from kpi_api.catalogue import service as catalogue
 from kpi_api.db import utcnow
 from kpi_api.errors import Conflict, FieldError, Forbidden, KpiApiError, NotFound
-from kpi_api.pagination import decode_cursor, encode_cursor
+from kpi_api.pagination import decode_cursor, page
 from kpi_api.periods import parse_period
 from kpi_api.reference import service as reference
 from kpi_api.registry import service as registry
@@ -380,8 +380,7 @@ def list_measurements(
         after_id=after,
         limit=limit + 1,
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, after_last = page(rows, limit, "measurements", lambda r: r[0].id)
     items = [
         MeasurementRead(
             id=s.id,
@@ -403,9 +402,7 @@ def list_measurements(
         )
         for s, v, org_code in rows
     ]
-    return MeasurementPage(
-        items=items, next=encode_cursor("measurements", rows[-1][0].id) if more else None
-    )
+    return MeasurementPage(items=items, next=after_last)
 
 
 def measurement_history(
