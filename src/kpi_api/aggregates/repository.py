@@ -118,6 +118,23 @@ def _dimension_filter(q: Query) -> tuple[ColumnElement[bool], ColumnElement[Any]
     return single, func.substr(V.c.disaggregation_key, len(prefix) + 1)
 
 
+def _filters(q: Query, dimension_ok: ColumnElement[bool]) -> list[ColumnElement[bool]]:
+    """What selects the measurements behind a query's figures (and their notes)."""
+    out = [
+        V.c.kpi_code == q.kpi,
+        V.c.period_start >= q.start,
+        V.c.period_end <= q.end,
+        dimension_ok,
+        *_visible(q),
+        *_scope(q),
+    ]
+    if q.province is not None:
+        out.append(M.c.province_code == q.province)
+    if q.level == "municipality" and q.boundaries == "current":
+        out.append(M.c.current_code.is_not(None))
+    return out
+
+
 def _needs_geography(q: Query) -> bool:
     """Whether the query needs the municipality table (else it reads one index alone)."""
     return q.level == "province" or q.boundaries == "current" or q.province is not None
@@ -149,18 +166,7 @@ def aggregate(session: Session, q: Query) -> list[Row]:
     )
     province = M.c.province_code if _needs_geography(q) else literal(None)
     area = {"national": literal("NL01"), "province": province, "municipality": muni}[q.level]
-    base = [
-        V.c.kpi_code == q.kpi,
-        V.c.period_start >= q.start,
-        V.c.period_end <= q.end,
-        dimension_ok,
-        *_visible(q),
-        *_scope(q),
-    ]
-    if q.province is not None:
-        base.append(M.c.province_code == q.province)
-    if q.level == "municipality" and q.boundaries == "current":
-        base.append(M.c.current_code.is_not(None))
+    base = _filters(q, dimension_ok)
     types = _present_types(session, q, base)
     if not types:
         return []
@@ -250,17 +256,10 @@ def notes(session: Session, q: Query, limit: int) -> Sequence[Any]:
     """Notes organisations attached to the measurements behind the figures."""
     dimension_ok, code = _dimension_filter(q)
     conditions = [
-        V.c.kpi_code == q.kpi,
+        *_filters(q, dimension_ok),
         V.c.period_type.in_(q.source_types),
-        V.c.period_start >= q.start,
-        V.c.period_end <= q.end,
-        dimension_ok,
         V.c.note.is_not(None),
-        *_visible(q),
     ]
-    if q.province is not None:
-        conditions.append(M.c.province_code == q.province)
-    conditions += _scope(q)
     stmt = (
         select(
             V.c.municipality_code,

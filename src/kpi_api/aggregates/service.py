@@ -218,7 +218,7 @@ def aggregate(
     maths.suppress_secondary(cells)
     if params.area is not None and params.area != NATIONAL and params.area != province:
         cells = [c for c in cells if c.area == params.area]
-    notes = _notes(session, query, params, cells) if params.notes else {}
+    notes = _notes(session, query, params, periods, cells) if params.notes else {}
     period_of = {p.code: p for p in periods}
     in_area = {} if params.level is Level.municipality else geo.counts(periods, params.boundaries)
     out = [
@@ -292,7 +292,11 @@ def _cell_notes(notes: dict[tuple[str, str, str | None], list[str]], c: maths.Ce
 
 
 def _notes(
-    session: Session, query: repo.Query, params: Params, cells: list[maths.Cell]
+    session: Session,
+    query: repo.Query,
+    params: Params,
+    periods: list[Period],
+    cells: list[maths.Cell],
 ) -> dict[tuple[str, str, str | None], list[str]]:
     """Notes per cell; never for a suppressed cell (a note could tell what was hidden)."""
     out: dict[tuple[str, str, str | None], list[str]] = defaultdict(list)
@@ -303,7 +307,7 @@ def _notes(
             Level.province: province,
             Level.municipality: current if params.boundaries is Boundaries.current else muni,
         }[params.level]
-        for period in (p for p in _periods(params) if p.start <= start <= p.end):
+        for period in (p for p in periods if p.start <= start <= p.end):
             key = (area, period.code, code)
             if key in visible and note not in out[key]:
                 out[key].append(note)
