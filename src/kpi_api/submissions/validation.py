@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from kpi_api.catalogue.service import CodeListSpec, KpiSpec
 from kpi_api.errors import Forbidden
@@ -101,7 +101,9 @@ class ValidRow:
 
 def disaggregation_key(disaggregation: dict[str, str]) -> str:
     """Canonical text of a disaggregation: ``age_band=12-17;gender=V``; empty for a total."""
-    return ";".join(f"{k}={disaggregation[k]}" for k in sorted(disaggregation))
+    if not disaggregation:
+        return ""
+    return ";".join([f"{k}={v}" for k, v in sorted(disaggregation.items())])
 
 
 @dataclass
@@ -122,7 +124,38 @@ class _Row:
         )
 
 
-def _shape(raw: Any, row: _Row) -> MeasurementIn | None:
+_TEXT_FIELDS = ("kpi", "release", "organisation", "municipality", "period", "note", "record_id")
+_ROWS = TypeAdapter(list[MeasurementIn])
+
+
+def _nul_field(m: MeasurementIn) -> str | None:
+    """The first text field holding NUL, which PostgreSQL could neither store nor compare."""
+    for name in _TEXT_FIELDS:
+        value = getattr(m, name)
+        if value is not None and "\x00" in value:
+            return name
+    if any("\x00" in k or "\x00" in v for k, v in m.disaggregation.items()):
+        return "disaggregation"
+    return None
+
+
+def _shape(
+    raw: Any, row: _Row, parsed: MeasurementIn | None, check_nul: bool
+) -> MeasurementIn | None:
+    if parsed is None:
+        parsed = _parse(raw, row)
+        if parsed is None:
+            return None
+    if not check_nul:
+        return parsed
+    name = _nul_field(parsed)
+    if name is not None:
+        row.fail("field_invalid", name, field=name, detail="text may not contain NUL characters")
+        return None
+    return parsed
+
+
+def _parse(raw: Any, row: _Row) -> MeasurementIn | None:
     if not isinstance(raw, dict):
         row.fail("field_invalid", "", field="measurement", detail="expected an object")
         return None
@@ -310,10 +343,49 @@ def _value(m: MeasurementIn, spec: KpiSpec, row: _Row) -> bool:
     return ok
 
 
-def validate_row(index: int, raw: Any, ctx: Context) -> tuple[ValidRow | None, list[RowError]]:
-    """Check one row against every rule that needs no stored measurements."""
+def may_hold_nul(body: bytes) -> bool:
+    """Whether a JSON or CSV body can hold a NUL character at all (raw, or as ``\\u0000``)."""
+    return b"\x00" in body or b"\\u0000" in body
+
+
+def validate_rows(
+    raw_rows: list[Any], ctx: Context, *, check_nul: bool = True
+) -> tuple[list[ValidRow], list[RowError]]:
+    """Check every row of a batch against every rule that needs no stored measurements.
+
+    The shapes of the whole batch are parsed in one pydantic call (a third of the time of one
+    call per row); only a batch with a malformed row is parsed again row by row, so that each
+    row gets its own errors. ``check_nul=False`` skips looking for NUL in every text field, for
+    a body that cannot hold one (``may_hold_nul``).
+    """
+    try:
+        parsed: list[MeasurementIn | None] = list(_ROWS.validate_python(raw_rows))
+    except ValidationError:
+        parsed = [None] * len(raw_rows)
+    valid: list[ValidRow] = []
+    errors: list[RowError] = []
+    for index, (raw, m) in enumerate(zip(raw_rows, parsed, strict=True)):
+        row, row_errors = validate_row(index, raw, ctx, parsed=m, check_nul=check_nul)
+        errors += row_errors
+        if row is not None:
+            valid.append(row)
+    return valid, errors
+
+
+def validate_row(
+    index: int,
+    raw: Any,
+    ctx: Context,
+    *,
+    parsed: MeasurementIn | None = None,
+    check_nul: bool = True,
+) -> tuple[ValidRow | None, list[RowError]]:
+    """Check one row against every rule that needs no stored measurements.
+
+    ``parsed`` is the row already parsed (by ``validate_rows``); without it ``raw`` is parsed.
+    """
     row = _Row(row=index + 1, ctx=ctx)
-    m = _shape(raw, row)
+    m = _shape(raw, row, parsed, check_nul)
     if m is None:
         return None, row.errors
     org = ctx.organisations.get(m.organisation)
