@@ -227,16 +227,23 @@ def organisations_for_vendor(
     codes = [code for code in set(codes) if "\x00" not in code]
     if not codes:
         return {}
-    rows = session.scalars(
-        select(Organisation)
+    # One query for the organisations and their municipalities (no lazy load per organisation).
+    rows = session.execute(
+        select(Organisation.id, Organisation.code, OrganisationMunicipality.municipality_code)
         .join(VendorOrganisation, VendorOrganisation.organisation_id == Organisation.id)
-        .where(VendorOrganisation.vendor_id == vendor_id, Organisation.code.in_(codes))
-    )
-    return {
-        o.code: OrganisationInfo(
-            id=o.id,
-            code=o.code,
-            municipalities=frozenset(m.municipality_code for m in o.municipalities),
+        .outerjoin(
+            OrganisationMunicipality, OrganisationMunicipality.organisation_id == Organisation.id
         )
-        for o in rows
+        .where(VendorOrganisation.vendor_id == vendor_id, Organisation.code.in_(codes))
+    ).all()
+    ids: dict[str, str] = {}
+    places: dict[str, set[str]] = {}
+    for org_id, code, municipality in rows:
+        ids[code] = org_id
+        places.setdefault(code, set())
+        if municipality is not None:
+            places[code].add(municipality)
+    return {
+        code: OrganisationInfo(id=org_id, code=code, municipalities=frozenset(places[code]))
+        for code, org_id in ids.items()
     }
