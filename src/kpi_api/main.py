@@ -19,6 +19,7 @@ from kpi_api.observability import RequestLog
 from kpi_api.ratelimit import RateLimiter
 from kpi_api.reference import routes as reference_routes
 from kpi_api.registry import routes as registry_routes
+from kpi_api.runtime import tune_garbage_collector
 from kpi_api.submissions import routes as submission_routes
 from kpi_api.submissions.schemas import Batch, SubmissionRejected
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        tune_garbage_collector()
         yield
         if owns_engine:
             engine.dispose()
