@@ -65,14 +65,19 @@ class MeasurementSeries(Base):
         ),
     )
 
+    # No foreign keys on the two fact tables (migration 0005): the transaction that stores a
+    # batch checks or makes every reference itself (the organisation is authorised, the KPI
+    # version published, the municipality known, in the same transaction), no parent row is
+    # ever deleted, and a trigger per row would double the cost of an insert.
+    # tests/test_integrity.py checks the references.
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisation.id"))
-    kpi_code: Mapped[str] = mapped_column(ForeignKey("kpi.code"), index=True)
+    organisation_id: Mapped[str] = mapped_column(String(36))
+    kpi_code: Mapped[str] = mapped_column(String(40), index=True)
     period: Mapped[str] = mapped_column(String(7))
     period_type: Mapped[str] = mapped_column(String(7))
     period_start: Mapped[date] = mapped_column(Date)
     period_end: Mapped[date] = mapped_column(Date)
-    municipality_code: Mapped[str] = mapped_column(ForeignKey("municipality.code"))
+    municipality_code: Mapped[str] = mapped_column(String(6))
     disaggregation_key: Mapped[str] = mapped_column(String(500), default="")
     disaggregation: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
 
@@ -121,7 +126,9 @@ class MeasurementVersion(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    series_id: Mapped[int] = mapped_column(ForeignKey("measurement_series.id"))
+    # No foreign keys (see MeasurementSeries): series, submission and vendor are made or
+    # authenticated by the transaction that stores the version.
+    series_id: Mapped[int] = mapped_column(BigId)
     version: Mapped[int] = mapped_column(Integer)
     organisation_id: Mapped[str] = mapped_column(String(36))
     kpi_code: Mapped[str] = mapped_column(String(40))
@@ -138,8 +145,8 @@ class MeasurementVersion(Base):
     n: Mapped[int | None] = mapped_column(Integer, nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     record_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    submission_id: Mapped[str] = mapped_column(ForeignKey("submission.id"), index=True)
-    vendor_id: Mapped[str] = mapped_column(ForeignKey("vendor.id"))
+    submission_id: Mapped[str] = mapped_column(String(36), index=True)
+    vendor_id: Mapped[str] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     is_current: Mapped[bool] = mapped_column(Boolean, default=True)

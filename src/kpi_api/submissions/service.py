@@ -40,8 +40,9 @@ from kpi_api.submissions.validation import (
     Context,
     ValidRow,
     mark_duplicates,
+    may_hold_nul,
     organisation_codes,
-    validate_row,
+    validate_rows,
 )
 
 
@@ -164,8 +165,17 @@ def _store(
     # Sorted, so concurrent batches take the unique-index locks in one order (no deadlock).
     fresh = sorted((r for r in rows if r.natural_key not in stored), key=lambda r: r.natural_key)
     if fresh:
-        repo.insert_series(session, [_series_row(r) for r in fresh])
-        stored = stored | repo.existing(session, [r.natural_key for r in fresh])
+        try:
+            created = repo.insert_series(session, [_series_row(r) for r in fresh])
+        except (IntegrityError, psycopg.errors.UniqueViolation) as exc:
+            raise _concurrent() from exc  # a concurrent batch created one of these series
+        stored = stored | {
+            key: repo.Current(series_id, None, None, None, withdrawn=False)
+            for key, series_id in created.items()
+        }
+        raced = [r.natural_key for r in fresh if r.natural_key not in created]
+        if raced:  # created by a concurrent batch since we looked (SQLite skips those)
+            stored = stored | repo.existing(session, raced)
     now = utcnow()
     versions, superseded = [], []
     for r in rows:
@@ -182,30 +192,30 @@ def _store(
         if cur.version_id is not None:
             superseded.append(cur.version_id)
         versions.append(
-            {
-                "series_id": cur.series_id,
-                "organisation_id": r.organisation_id,
-                "kpi_code": r.kpi,
-                "period_type": r.period.type,
-                "period_start": r.period.start,
-                "period_end": r.period.end,
-                "municipality_code": r.municipality,
-                "disaggregation_key": r.natural_key[4],
-                "version": (cur.version or 0) + 1,
-                "kpi_version": r.kpi_version,
-                "withdrawn": r.withdraw,
-                "value": r.value,
-                "numerator": r.numerator,
-                "denominator": r.denominator,
-                "n": r.n,
-                "note": r.note,
-                "record_id": r.record_id,
-                "submission_id": submission_id,
-                "vendor_id": vendor_id,
-                "created_at": now,
-                "superseded_at": None,
-                "is_current": True,
-            }
+            (  # in repo.VERSION_COLUMNS order
+                cur.series_id,
+                r.organisation_id,
+                r.kpi,
+                r.period.type,
+                r.period.start,
+                r.period.end,
+                r.municipality,
+                r.natural_key[4],
+                (cur.version or 0) + 1,
+                r.kpi_version,
+                r.withdraw,
+                r.value,
+                r.numerator,
+                r.denominator,
+                r.n,
+                r.note,
+                r.record_id,
+                submission_id,
+                vendor_id,
+                now,
+                None,
+                True,
+            )
         )
     superseded.sort()
     if superseded and repo.supersede(session, superseded, now) != len(superseded):
@@ -250,13 +260,7 @@ def submit(session: Session, *, principal: Principal, req: Request, max_rows: in
     orgs = _authorise(session, principal, raw_rows, req.lang)
     ctx = _context(session, raw_rows, orgs, req.lang)
 
-    valid: list[ValidRow] = []
-    errors: list[RowError] = []
-    for index, raw in enumerate(raw_rows):
-        row, row_errors = validate_row(index, raw, ctx)
-        errors += row_errors
-        if row is not None:
-            valid.append(row)
+    valid, errors = validate_rows(raw_rows, ctx, check_nul=may_hold_nul(req.body))
     valid, dup_errors = mark_duplicates(valid, ctx)
     valid, stored_errors, stored = _check_stored(session, valid, req.lang)
     errors = sorted(errors + dup_errors + stored_errors, key=lambda e: e.row)
