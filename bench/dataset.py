@@ -25,11 +25,12 @@ class Setting:
     rows: int
     years: tuple[int, ...]
     dimensions: int  # how many of a KPI's enumerated dimensions get a breakdown
-    api_batches: int | None  # 10,000-row batches sent through the API (None: all rows)
+    api_batches: int | None  # batches sent through the API (None: all rows)
+    batch_rows: int = 10_000  # rows per batch (the API's limit)
 
 
 SETTINGS = {
-    "smoke": Setting("smoke", 12, 4_000, (2024,), 1, None),
+    "smoke": Setting("smoke", 12, 4_000, (2024,), 1, None, batch_rows=1_000),
     "small": Setting("small", 500, 300_000, (2020, 2021, 2022, 2023, 2024), 1, None),
     "large": Setting("large", 500, 10_000_000, (2020, 2021, 2022, 2023, 2024), 3, 30),
 }

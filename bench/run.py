@@ -21,9 +21,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import UTC, datetime
 from itertools import islice
@@ -108,6 +110,13 @@ def prepare(engine: Engine, setting: Setting) -> dict[str, Any]:
     }
 
 
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -117,7 +126,7 @@ def free_port() -> int:
 class Server:
     """The real service: uvicorn in its own process, as deployed."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, workers: int = 1) -> None:
         self.port = free_port()
         env = os.environ | {
             "KPI_API_DATABASE_URL": url,
@@ -138,6 +147,8 @@ class Server:
                 "--log-level",
                 "warning",
                 "--no-access-log",
+                "--workers",
+                str(workers),
             ],
             env=env,
         )
@@ -154,10 +165,14 @@ class Server:
         raise RuntimeError("the service did not become ready")
 
     def peak_memory_mb(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        """Peak resident memory of the service: its process and, with workers, theirs summed."""
+        pids = [self.process.pid, *_children(self.process.pid)]
+        total = 0.0
+        for pid in pids:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1]) / 1024
+        return total
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
@@ -176,28 +191,55 @@ def batches(items: Iterable[Row], size: int = BATCH) -> Iterator[list[Row]]:
         yield chunk
 
 
-def api_ingest(server: Server, key: str, chunks: list[list[Row]]) -> dict[str, Any]:
-    seconds = []
-    with httpx.Client(
-        base_url=server.base, timeout=300, headers={"Authorization": f"Bearer {key}"}
-    ) as client:
-        for chunk in chunks:
-            body = json.dumps({"measurements": [r.as_json() for r in chunk]}).encode()
-            started = time.perf_counter()
-            response = client.post(
-                "/v1/submissions",
-                content=body,
-                headers={"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex},
+def _in_streams(work: list[Any], streams: int, do: Callable[[Any], None]) -> list[float]:
+    """Run ``do`` on every item from ``streams`` threads; the seconds each item took."""
+    seconds: list[float] = []
+
+    def timed_do(item: Any) -> None:
+        started = time.perf_counter()
+        do(item)
+        seconds.append(time.perf_counter() - started)
+
+    with ThreadPoolExecutor(streams) as pool:
+        for future in [pool.submit(timed_do, item) for item in work]:
+            future.result()
+    return seconds
+
+
+def api_ingest(server: Server, key: str, chunks: list[list[Row]], streams: int) -> dict[str, Any]:
+    """POST the batches from ``streams`` clients at once (one each: one after the other)."""
+    bodies = [json.dumps({"measurements": [r.as_json() for r in c]}).encode() for c in chunks]
+    local = threading.local()
+
+    def post(body: bytes) -> None:
+        if not hasattr(local, "client"):
+            local.client = httpx.Client(
+                base_url=server.base, timeout=300, headers={"Authorization": f"Bearer {key}"}
             )
-            seconds.append(time.perf_counter() - started)
-            if response.status_code != 201:
-                raise RuntimeError(f"batch refused: {response.status_code} {response.text[:500]}")
+        response = local.client.post(
+            "/v1/submissions",
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "Idempotency-Key": uuid.uuid4().hex,
+                # A new connection per batch, so that the workers share the batches: a kept-
+                # alive connection stays with the worker that accepted it.
+                "Connection": "close",
+            },
+        )
+        if response.status_code != 201:
+            raise RuntimeError(f"batch refused: {response.status_code} {response.text[:500]}")
+
+    started = time.perf_counter()
+    seconds = _in_streams(bodies, streams, post)
+    wall = time.perf_counter() - started
     rows_ = sum(len(c) for c in chunks)
     return {
         "rows": rows_,
         "batches": len(chunks),
-        "seconds": sum(seconds),
-        "rows_per_second": rows_ / sum(seconds),
+        "streams": streams,
+        "seconds": wall,
+        "rows_per_second": rows_ / wall,
         "batch_p50_s": statistics.median(seconds),
     }
 
@@ -288,15 +330,31 @@ def copy_rows(
                 copy.write_row(t)
 
 
-def raw_copy_ingest(engine: Engine, ctx: dict[str, Any], chunks: list[list[Row]]) -> dict[str, Any]:
-    """COPY the same rows, pre-formatted, into bare tables with the same indexes."""
+BARE_TABLES = ("measurement_series", "measurement_version")
+
+
+def create_bare_tables(engine: Engine) -> None:
+    """Tables like the real ones, with the same indexes (and no foreign keys, no service)."""
     with engine.begin() as conn:
-        for table in ("measurement_series", "measurement_version"):
+        for table in BARE_TABLES:
             conn.execute(text(f"DROP TABLE IF EXISTS bare_{table}"))
             conn.execute(text(f"CREATE TABLE bare_{table} (LIKE {table} INCLUDING ALL)"))
+
+
+def drop_bare_tables(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for table in BARE_TABLES:
+            conn.execute(text(f"DROP TABLE IF EXISTS bare_{table}"))
+
+
+def raw_copy_ingest(
+    engine: Engine, ctx: dict[str, Any], chunks: list[list[Row]], streams: int, first_id: int
+) -> dict[str, Any]:
+    """COPY the same rows, pre-formatted, into the bare tables: one transaction per batch, from
+    ``streams`` connections at once, as the API gets them."""
     now = datetime.now(UTC)
     prepared = []
-    sid = 0
+    sid = first_id
     for chunk in chunks:
         series, versions = [], []
         for r in chunk:
@@ -318,9 +376,9 @@ def raw_copy_ingest(engine: Engine, ctx: dict[str, Any], chunks: list[list[Row]]
                 )
             )
         prepared.append((series, versions))
-    seconds = []
-    for series, versions in prepared:
-        started = time.perf_counter()
+
+    def copy_batch(batch: tuple[list[tuple], list[tuple]]) -> None:
+        series, versions = batch
         with engine.begin() as conn:
             raw = conn.connection.driver_connection
             with raw.cursor() as cursor:
@@ -334,12 +392,70 @@ def raw_copy_ingest(engine: Engine, ctx: dict[str, Any], chunks: list[list[Row]]
                 ) as copy:
                     for t in versions:
                         copy.write_row(t)
-        seconds.append(time.perf_counter() - started)
-    with engine.begin() as conn:
-        for table in ("measurement_series", "measurement_version"):
-            conn.execute(text(f"DROP TABLE bare_{table}"))
+
+    started = time.perf_counter()
+    _in_streams(prepared, streams, copy_batch)
+    wall = time.perf_counter() - started
     rows_ = sum(len(c) for c in chunks)
-    return {"rows": rows_, "seconds": sum(seconds), "rows_per_second": rows_ / sum(seconds)}
+    return {"rows": rows_, "streams": streams, "seconds": wall, "rows_per_second": rows_ / wall}
+
+
+def _combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    rows_ = sum(p["rows"] for p in parts)
+    seconds = sum(p["seconds"] for p in parts)
+    out = {"rows": rows_, "seconds": seconds, "rows_per_second": rows_ / seconds}
+    for key in ("batches", "streams"):
+        if key in parts[0]:
+            out[key] = sum(p[key] for p in parts) if key == "batches" else parts[0][key]
+    if "batch_p50_s" in parts[0]:
+        out["batch_p50_s"] = statistics.median(p["batch_p50_s"] for p in parts)
+    return out
+
+
+def ingest(
+    server: Server,
+    url: str,
+    ctx: dict[str, Any],
+    chunks: list[list[Row]],
+    backend: str,
+    streams: int,
+) -> dict[str, Any]:
+    """Half the batches one at a time, half from ``streams`` clients at once.
+
+    On PostgreSQL the same rows also go by COPY into bare tables, in alternating rounds (a few
+    batches through the API, the same batches by COPY, the next few ...), so that both see the
+    same machine load, checkpoints and table sizes, and their ratio is fair on a shared machine.
+    """
+    half = len(chunks) // 2
+    phases = {"sequential": (chunks[:half], 1), "concurrent": (chunks[half:], streams)}
+    copy_engine = make_engine(url, pool_size=streams) if backend == "postgresql" else None
+    out: dict[str, Any] = {"batch_rows": len(chunks[0]) if chunks else 0}
+    try:
+        if copy_engine is not None:
+            create_bare_tables(copy_engine)
+        copied = 0
+        for name, (part, n) in phases.items():
+            log(f"ingest ({name}, {n} stream(s)): {sum(map(len, part)):,} rows, API and COPY")
+            size = max(2, n)
+            api_parts, copy_parts = [], []
+            for i in range(0, len(part), size):
+                round_ = part[i : i + size]
+                api_parts.append(api_ingest(server, ctx["vendor_key"], round_, n))
+                if copy_engine is not None:
+                    copy_parts.append(raw_copy_ingest(copy_engine, ctx, round_, n, copied))
+                    copied += copy_parts[-1]["rows"]
+            phase: dict[str, Any] = {"api": _combine(api_parts)}
+            if copy_parts:
+                phase["copy"] = _combine(copy_parts)
+                phase["ratio_api_to_copy"] = (
+                    phase["api"]["rows_per_second"] / phase["copy"]["rows_per_second"]
+                )
+            out[name] = phase
+    finally:
+        if copy_engine is not None:
+            drop_bare_tables(copy_engine)
+            copy_engine.dispose()
+    return out
 
 
 def bulk_load(engine: Engine, ctx: dict[str, Any], remaining: Iterable[Row], seed: int = 7) -> int:
@@ -636,7 +752,7 @@ def bench_catalogue(server: Server, requests: int) -> dict[str, Any]:
 # --- the run -----------------------------------------------------------------------------------
 
 
-def run(setting_name: str, backend: str, repeat: int, keep: bool) -> dict[str, Any]:
+def run(setting_name: str, backend: str, repeat: int, keep: bool, streams: int) -> dict[str, Any]:
     setting = SETTINGS[setting_name]
     workdir = Path(tempfile.mkdtemp(prefix="kpi-bench-"))
     url = fresh_database(backend, setting_name, workdir)
@@ -646,11 +762,11 @@ def run(setting_name: str, backend: str, repeat: int, keep: bool) -> dict[str, A
     ctx = prepare(engine, setting)
     dataset = rows(setting)
     api_chunks = (
-        list(islice(batches(dataset), setting.api_batches))
+        list(islice(batches(dataset, setting.batch_rows), setting.api_batches))
         if setting.api_batches
-        else list(batches(dataset))
+        else list(batches(dataset, setting.batch_rows))
     )
-    server = Server(url)
+    server = Server(url, workers=streams)
     result: dict[str, Any] = {
         "setting": asdict(setting),
         "backend": backend,
@@ -660,17 +776,10 @@ def run(setting_name: str, backend: str, repeat: int, keep: bool) -> dict[str, A
             "platform": platform.platform(),
             "python": platform.python_version(),
         },
+        "service_workers": streams,
     }
     try:
-        log(f"ingest: {sum(len(c) for c in api_chunks):,} rows through the API")
-        api = api_ingest(server, ctx["vendor_key"], api_chunks)
-        ingest: dict[str, Any] = {"api": api}
-        if backend == "postgresql":
-            log("ingest: the same rows by COPY into bare tables")
-            raw = raw_copy_ingest(engine, ctx, api_chunks)
-            ingest["copy"] = raw
-            ingest["ratio_api_to_copy"] = api["rows_per_second"] / raw["rows_per_second"]
-        result["ingest"] = ingest
+        result["ingest"] = ingest(server, url, ctx, api_chunks, backend, streams)
         if setting.api_batches is not None and backend == "postgresql":
             log("bulk-loading the rest of the data set")
             result["bulk_loaded_rows"] = bulk_load(engine, ctx, dataset)
@@ -701,16 +810,21 @@ def report(result: dict[str, Any]) -> str:
         f"kpi-api benchmark: setting {result['setting']['name']}, {result['backend']}, "
         f"{result['date']}, {result['machine']['cpus']} CPUs\n"
     )
-    ingest = result["ingest"]
-    w(
-        f"ingest  API {ingest['api']['rows_per_second']:>10,.0f} rows/s "
-        f"({ingest['api']['rows']:,} rows in {ingest['api']['batches']} batches of 10,000)\n"
-    )
-    if "copy" in ingest:
+    for name, phase in result["ingest"].items():
+        if not isinstance(phase, dict):
+            continue
+        api = phase["api"]
         w(
-            f"ingest  COPY {ingest['copy']['rows_per_second']:>9,.0f} rows/s (same rows, bare tables)\n"
+            f"ingest  {name:10} API  {api['rows_per_second']:>9,.0f} rows/s "
+            f"({api['rows']:,} rows, {api['batches']} batches of {result['ingest']['batch_rows']:,}, "
+            f"{api['streams']} stream(s), {result['service_workers']} workers)\n"
         )
-        w(f"ingest  ratio API/COPY {ingest['ratio_api_to_copy']:.2f}  (goal >= 0.5)\n")
+        if "copy" in phase:
+            w(
+                f"ingest  {name:10} COPY {phase['copy']['rows_per_second']:>9,.0f} rows/s "
+                "(same rows, bare tables)\n"
+            )
+            w(f"ingest  {name:10} ratio API/COPY {phase['ratio_api_to_copy']:.2f}  (goal >= 0.5)\n")
     if "measurement_versions" in result:
         w(f"data    {result['measurement_versions']:,} measurement versions\n")
     w(
@@ -738,9 +852,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--repeat", type=int, default=30, help="samples per aggregate query")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument(
+        "--streams",
+        type=int,
+        default=2,
+        help="service workers, and clients (and COPY connections) of the concurrent ingest",
+    )
     parser.add_argument("--output", type=Path, help="JSON file (default bench/results/...)")
     args = parser.parse_args(argv)
-    result = run(args.setting, args.backend, args.repeat, args.keep)
+    result = run(args.setting, args.backend, args.repeat, args.keep, args.streams)
     output = args.output or RESULTS / f"{args.setting}-{args.backend}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")

@@ -21,9 +21,14 @@ def test_benchmark_smoke_run(backend, tmp_path):
     )
     result = json.loads(output.read_text())
     ingest = result["ingest"]
-    assert ingest["api"]["rows"] == 4_000 and ingest["api"]["rows_per_second"] > 0
+    phases = [ingest["sequential"], ingest["concurrent"]]
+    assert ingest["batch_rows"] == 1_000
+    assert [p["api"]["streams"] for p in phases] == [1, 2]
+    assert sum(p["api"]["rows"] for p in phases) == 4_000
+    assert all(p["api"]["rows_per_second"] > 0 for p in phases)
     if backend == "postgresql":
-        assert ingest["copy"]["rows"] == 4_000 and ingest["ratio_api_to_copy"] > 0
+        assert [p["copy"]["rows"] for p in phases] == [p["api"]["rows"] for p in phases]
+        assert all(p["ratio_api_to_copy"] > 0 for p in phases)
     names = [a["name"] for a in result["aggregates"]]
     assert len(names) == len(set(names)) >= 8
     assert all(a["api"]["p95_ms"] >= a["api"]["p50_ms"] > 0 for a in result["aggregates"])
