@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     aggregate_min_people: int = Field(
         default=10, ge=0, description="Suppress cells resting on fewer people."
     )
+    aggregate_cache_rows: int = Field(
+        default=500_000,
+        ge=0,
+        description="Aggregate figures kept per process, per period, until their data change "
+        "(0: no cache).",
+    )
     rate_limit_per_minute: int = Field(
         default=600, ge=0, description="Requests per minute per API key (0: no limit)."
     )

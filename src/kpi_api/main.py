@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from kpi_api import __version__, health
 from kpi_api.aggregates import routes as aggregate_routes
+from kpi_api.aggregates.cache import FigureCache
 from kpi_api.catalogue import routes as catalogue_routes
 from kpi_api.config import Settings, get_settings
 from kpi_api.db import make_engine, make_sessionmaker
@@ -58,6 +59,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     install_handlers(app)
+    app.state.figure_cache = (
+        FigureCache(settings.aggregate_cache_rows) if settings.aggregate_cache_rows else None
+    )
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestLog)  # outermost: every answer gets a request id

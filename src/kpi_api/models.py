@@ -1,6 +1,7 @@
 """Every table of every domain, so the ORM metadata is complete wherever sessions are used
 (the app imports them through its routes; the CLI and migrations import this module)."""
 
+from kpi_api.aggregates.models import AggregateRevision
 from kpi_api.auth import ApiKey
 from kpi_api.catalogue.models import (
     CodeList,
@@ -25,6 +26,7 @@ from kpi_api.registry.models import (
 from kpi_api.submissions.models import MeasurementSeries, MeasurementVersion, PeriodLock, Submission
 
 __all__ = [
+    "AggregateRevision",
     "ApiKey",
     "CodeList",
     "CodeListItem",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -20,9 +21,13 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from kpi_api.aggregates.models import AggregateRevision
 from kpi_api.reference.models import Municipality
 from kpi_api.registry.models import VendorOrganisation
 from kpi_api.submissions.models import MeasurementVersion
@@ -283,3 +288,39 @@ def latest_change(session: Session, q: Query) -> datetime | None:
     if q.as_of is not None:
         stmt = stmt.where(V.c.created_at <= q.as_of)
     return session.scalar(stmt.where(*_scope(q)))
+
+
+# --- revisions of the data behind cached figures (see cache.py) ---------------------------------
+
+
+def revisions(session: Session, kpi: str, years: set[int]) -> dict[int, int]:
+    """The current revision of each year of a KPI (a year never written has none)."""
+    stmt = select(AggregateRevision.year, AggregateRevision.revision).where(
+        AggregateRevision.kpi_code == kpi, AggregateRevision.year.in_(sorted(years))
+    )
+    return {year: revision for year, revision in session.execute(stmt)}
+
+
+def bump_revisions(session: Session, changed: set[tuple[str, int]]) -> None:
+    """Give each written (KPI, year) a new revision, in this (the writing) transaction.
+
+    In key order, so that concurrent writers take the row locks in one order (no deadlock);
+    do it last in a transaction, as each row stays locked until the commit.
+    """
+    if not changed:
+        return
+    revision = secrets.randbits(62)
+    values = [{"kpi_code": k, "year": y, "revision": revision} for k, y in sorted(changed)]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(AggregateRevision).values(values)
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["kpi_code", "year"], set_={"revision": stmt.excluded.revision}
+        )
+    )
+
+
+def bump_all_revisions(session: Session) -> None:
+    """Invalidate every cached figure (reference data, e.g. boundaries, changed)."""
+    session.execute(update(AggregateRevision).values(revision=secrets.randbits(62)))

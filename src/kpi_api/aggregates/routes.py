@@ -130,6 +130,9 @@ async def aggregate(
         notes=notes,
     )
     settings = request.app.state.settings
+    # `Cache-Control: no-cache` asks for figures computed afresh (they are kept per period until
+    # their data change; see aggregates/cache.py).
+    fresh = "no-cache" in request.headers.get("cache-control", "").lower()
     result = await run_in_threadpool(
         service.aggregate,
         session,
@@ -138,6 +141,7 @@ async def aggregate(
         principal=principal,
         min_organisations=settings.aggregate_min_organisations,
         min_people=settings.aggregate_min_people,
+        cache=None if fresh else request.app.state.figure_cache,
     )
     wants_csv = format == "csv" or (
         format is None and "text/csv" in request.headers.get("accept", "")

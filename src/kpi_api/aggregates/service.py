@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from kpi_api.aggregates import maths
 from kpi_api.aggregates import repository as repo
+from kpi_api.aggregates.cache import FigureCache, figures
 from kpi_api.aggregates.schemas import (
     AggregateCell,
     AggregateResponse,
@@ -155,7 +156,9 @@ def aggregate(
     principal: Principal,
     min_organisations: int,
     min_people: int,
+    cache: FigureCache | None = None,
 ) -> AggregateResponse:
+    """The figures of a request; ``cache`` keeps them per period until their data change."""
     spec = _definition(session, kpi)
     periods = _periods(params)
     target = periods[0].type
@@ -191,7 +194,7 @@ def aggregate(
     )
     by_bucket = {repo.bucket_of(target, p.start.year, p.start.month): p for p in periods}
     cells: list[maths.Cell] = []
-    for row in repo.aggregate(session, query):
+    for row in figures(session, query, list(by_bucket), cache):
         period = by_bucket.get(row.bucket)
         if period is None:
             continue

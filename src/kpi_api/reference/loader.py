@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kpi_api.aggregates.repository import bump_all_revisions
 from kpi_api.reference.models import Municipality, MunicipalitySuccession, Province
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -73,6 +74,9 @@ def load(session: Session, data_dir: Path = DATA_DIR) -> ReferenceReport:
     for code, current in current_codes(session).items():
         upsert(Municipality, (code,), {"current_code": current}, "current_codes")
     session.flush()
+    if report.changed:
+        # Figures are grouped by province and today's municipalities: recompute them all.
+        bump_all_revisions(session)
     return report
 
 

@@ -12,6 +12,7 @@ import psycopg
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from kpi_api.aggregates import repository as aggregates
 from kpi_api.auth import Principal, Role
 from kpi_api.catalogue import service as catalogue
 from kpi_api.db import utcnow
@@ -178,6 +179,7 @@ def _store(
             stored = stored | repo.existing(session, raced)
     now = utcnow()
     versions, superseded = [], []
+    changed: set[tuple[str, int]] = set()  # (KPI, year) written
     for r in rows:
         cur = stored[r.natural_key]
         if cur.payload == r.payload():
@@ -191,6 +193,7 @@ def _store(
             counts["corrected"] += 1
         if cur.version_id is not None:
             superseded.append(cur.version_id)
+        changed.add((r.kpi, r.period.start.year))
         versions.append(
             (  # in repo.VERSION_COLUMNS order
                 cur.series_id,
@@ -222,6 +225,8 @@ def _store(
         raise _concurrent()
     try:
         repo.insert_versions(session, versions)
+        # Last: cached aggregate figures of these KPIs and years are now stale.
+        aggregates.bump_revisions(session, changed)
     except (IntegrityError, psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected) as exc:
         # (COPY on PostgreSQL raises the driver's own errors.)
         raise _concurrent() from exc
