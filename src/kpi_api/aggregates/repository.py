@@ -116,8 +116,12 @@ def _dimension_filter(q: Query) -> tuple[ColumnElement[bool], ColumnElement[Any]
     if q.dimension is None:
         return V.c.disaggregation_key == "", literal(None)
     prefix = q.dimension + "="
+    # The keys "dimension=code" (one dimension only), as a range of the index: in byte order
+    # (COLLATE "C", migration 0007) exactly the keys after "dimension=" and before "dimension>"
+    # start with "dimension=" ('>' follows '='), and every code is at least one character.
     single = and_(
-        func.substr(V.c.disaggregation_key, 1, len(prefix)) == prefix,
+        V.c.disaggregation_key > prefix,
+        V.c.disaggregation_key < q.dimension + ">",
         V.c.disaggregation_key.not_like("%;%"),
     )
     return single, func.substr(V.c.disaggregation_key, len(prefix) + 1)

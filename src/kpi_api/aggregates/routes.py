@@ -117,6 +117,11 @@ async def aggregate(
     measurements (or those known `as_of` a moment); cells on too few organisations or people
     are suppressed, with secondary suppression so no hidden cell can be recovered.
     Analysts and the publisher see all organisations; a vendor sees its own.
+
+    Figures are kept per period until a measurement of the KPI in that year is written, so a
+    repeated or overlapping request is answered without aggregating again, and the first one
+    after a write recomputes only the years it changed. `Cache-Control: no-cache` asks for
+    every figure to be computed afresh (the answer is the same).
     """
     params = service.Params(
         level=level,

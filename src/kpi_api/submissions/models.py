@@ -136,7 +136,10 @@ class MeasurementVersion(Base):
     period_start: Mapped[date] = mapped_column(Date)
     period_end: Mapped[date] = mapped_column(Date)
     municipality_code: Mapped[str] = mapped_column(String(6))
-    disaggregation_key: Mapped[str] = mapped_column(String(500))
+    # Byte order on PostgreSQL (migration 0007): a breakdown's prefix is then an index range.
+    disaggregation_key: Mapped[str] = mapped_column(
+        String(500).with_variant(String(500, collation="C"), "postgresql")
+    )
     kpi_version: Mapped[int] = mapped_column(Integer)
     withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
     value: Mapped[float | None] = mapped_column(Float, nullable=True)
