@@ -23,7 +23,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -314,15 +313,30 @@ def bump_revisions(session: Session, changed: set[tuple[str, int]]) -> None:
     if not changed:
         return
     revision = secrets.randbits(62)
-    values = [{"kpi_code": k, "year": y, "revision": revision} for k, y in sorted(changed)]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(AggregateRevision).values(values)
+    keys = sorted(changed)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            _BUMP_PG,
+            {"k": [k for k, _ in keys], "y": [y for _, y in keys], "r": revision},
+        )
+        return
+    values = [{"kpi_code": k, "year": y, "revision": revision} for k, y in keys]
+    stmt = sqlite_insert(AggregateRevision).values(values)
     session.execute(
         stmt.on_conflict_do_update(
             index_elements=["kpi_code", "year"], set_={"revision": stmt.excluded.revision}
         )
     )
+
+
+# One small statement, not a compiled multi-row INSERT per batch.
+_BUMP_PG = text(
+    """
+    INSERT INTO aggregate_revision (kpi_code, year, revision)
+    SELECT k, y, :r FROM unnest(CAST(:k AS text[]), CAST(:y AS int[])) AS t(k, y) ORDER BY k, y
+    ON CONFLICT (kpi_code, year) DO UPDATE SET revision = excluded.revision
+    """
+)
 
 
 def bump_all_revisions(session: Session) -> None:

@@ -208,8 +208,9 @@ def _copy(session: Session, table: str, columns: Sequence[str], rows: Iterable[t
             copy.write_row(row)
 
 
-def insert_series(session: Session, rows: list[dict[str, Any]]) -> dict[NaturalKey, int]:
-    """Insert new series; return their ids by natural key.
+def insert_series(session: Session, rows: list[tuple[Any, ...]]) -> dict[NaturalKey, int]:
+    """Insert new series (tuples in ``SERIES_COLUMNS`` order, without the id); return their ids
+    by natural key.
 
     On PostgreSQL the ids are drawn from the sequence in one statement and the rows are COPied:
     a series another transaction created meanwhile fails the unique key (the caller answers
@@ -224,25 +225,20 @@ def insert_series(session: Session, rows: list[dict[str, Any]]) -> dict[NaturalK
         # A batch holds few distinct disaggregations: serialise each once, not once a row.
         documents: dict[str, Jsonb] = {}
         for series_id, r in zip(ids, rows, strict=True):
-            document = documents.get(r["disaggregation_key"])
+            org, kpi, period, _, _, _, municipality, key, disaggregation = r
+            document = documents.get(key)
             if document is None:
-                text_ = json.dumps(r["disaggregation"])
-                document = Jsonb(r["disaggregation"], dumps=lambda _, text_=text_: text_)
-                documents[r["disaggregation_key"]] = document
-            tuples.append((series_id, *(r[c] for c in SERIES_COLUMNS[1:-1]), document))
-            key = (
-                r["organisation_id"],
-                r["kpi_code"],
-                r["period"],
-                r["municipality_code"],
-                r["disaggregation_key"],
-            )
-            created[key] = series_id
+                text_ = json.dumps(disaggregation)
+                document = Jsonb(disaggregation, dumps=lambda _, text_=text_: text_)
+                documents[key] = document
+            tuples.append((series_id, *r[:-1], document))
+            created[(org, kpi, period, municipality, key)] = series_id
         _copy(session, "measurement_series", SERIES_COLUMNS, tuples)
         return created
     table = MeasurementSeries.__table__
     stmt = sqlite_insert(table).on_conflict_do_nothing().returning(table.c.id, *_KEY_COLUMNS)
-    return {tuple(row[1:]): row[0] for row in session.execute(stmt, rows)}  # type: ignore[misc]
+    values = [dict(zip(SERIES_COLUMNS[1:], r, strict=True)) for r in rows]
+    return {tuple(row[1:]): row[0] for row in session.execute(stmt, values)}  # type: ignore[misc]
 
 
 def supersede(session: Session, version_ids: Sequence[int], at: datetime) -> int:

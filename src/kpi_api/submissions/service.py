@@ -140,18 +140,19 @@ def _check_stored(
     return kept, errors, stored
 
 
-def _series_row(r: ValidRow) -> dict[str, Any]:
-    return {
-        "organisation_id": r.organisation_id,
-        "kpi_code": r.kpi,
-        "period": r.period.code,
-        "period_type": r.period.type,
-        "period_start": r.period.start,
-        "period_end": r.period.end,
-        "municipality_code": r.municipality,
-        "disaggregation_key": r.natural_key[4],
-        "disaggregation": r.disaggregation,
-    }
+def _series_row(r: ValidRow) -> tuple[Any, ...]:
+    """A new series, in ``repo.SERIES_COLUMNS`` order (without the id)."""
+    return (
+        r.organisation_id,
+        r.kpi,
+        r.period.code,
+        r.period.type,
+        r.period.start,
+        r.period.end,
+        r.municipality,
+        r.natural_key[4],
+        r.disaggregation,
+    )
 
 
 def _store(
@@ -165,38 +166,40 @@ def _store(
     counts = {"created": 0, "corrected": 0, "unchanged": 0, "withdrawn": 0}
     # Sorted, so concurrent batches take the unique-index locks in one order (no deadlock).
     fresh = sorted((r for r in rows if r.natural_key not in stored), key=lambda r: r.natural_key)
+    new_ids: dict[tuple, int] = {}  # series created here (no version yet)
     if fresh:
         try:
-            created = repo.insert_series(session, [_series_row(r) for r in fresh])
+            new_ids = repo.insert_series(session, [_series_row(r) for r in fresh])
         except (IntegrityError, psycopg.errors.UniqueViolation) as exc:
             raise _concurrent() from exc  # a concurrent batch created one of these series
-        stored = stored | {
-            key: repo.Current(series_id, None, None, None, withdrawn=False)
-            for key, series_id in created.items()
-        }
-        raced = [r.natural_key for r in fresh if r.natural_key not in created]
+        raced = [r.natural_key for r in fresh if r.natural_key not in new_ids]
         if raced:  # created by a concurrent batch since we looked (SQLite skips those)
             stored = stored | repo.existing(session, raced)
     now = utcnow()
     versions, superseded = [], []
     changed: set[tuple[str, int]] = set()  # (KPI, year) written
     for r in rows:
-        cur = stored[r.natural_key]
-        if cur.payload == r.payload():
-            counts["unchanged"] += 1
-            continue
-        if r.withdraw:
-            counts["withdrawn"] += 1
-        elif cur.version_id is None or cur.withdrawn:
+        cur = stored.get(r.natural_key)
+        if cur is None:  # a new series (never a withdrawal: _check_stored refused those)
+            series_id, version = new_ids[r.natural_key], 1
             counts["created"] += 1
         else:
-            counts["corrected"] += 1
-        if cur.version_id is not None:
-            superseded.append(cur.version_id)
+            if cur.payload == r.payload():
+                counts["unchanged"] += 1
+                continue
+            if r.withdraw:
+                counts["withdrawn"] += 1
+            elif cur.version_id is None or cur.withdrawn:
+                counts["created"] += 1
+            else:
+                counts["corrected"] += 1
+            if cur.version_id is not None:
+                superseded.append(cur.version_id)
+            series_id, version = cur.series_id, (cur.version or 0) + 1
         changed.add((r.kpi, r.period.start.year))
         versions.append(
             (  # in repo.VERSION_COLUMNS order
-                cur.series_id,
+                series_id,
                 r.organisation_id,
                 r.kpi,
                 r.period.type,
@@ -204,7 +207,7 @@ def _store(
                 r.period.end,
                 r.municipality,
                 r.natural_key[4],
-                (cur.version or 0) + 1,
+                version,
                 r.kpi_version,
                 r.withdraw,
                 r.value,
