@@ -134,19 +134,27 @@ def test_no_cache_header_as_of_and_vendor_queries_are_always_computed(
     shown,
 ):
     seed(client, parties)
-    get(client, analyst, **SERIES)
+    put(client, parties, "ORG-B", [row(organisation="ORG-B", period="2025-01", value=5)])
+    cached = get(client, analyst, level="province", **SERIES)
+    again = get(client, analyst, level="province", **SERIES)
+    assert again | {"generated_at": None} == cached | {"generated_at": None}
+    assert len(spans) == 1
     response = client.get(
-        "/v1/aggregates/ACT-01", params=SERIES, headers=analyst | {"Cache-Control": "no-cache"}
+        "/v1/aggregates/ACT-01",
+        params=SERIES | {"level": "province"},
+        headers=analyst | {"Cache-Control": "no-cache"},
     )
     assert response.status_code == 200
-    assert len(spans) == 2
+    assert response.json()["cells"] == cached["cells"]
+    get(client, analyst, **SERIES)
+    assert len(spans) == 3
     latest = get(client, analyst, **SERIES)["latest_change"]
     get(client, analyst, as_of=latest, **SERIES)
     get(client, analyst, as_of=latest, **SERIES)
     vendor = parties["ORG-A"].headers
     get(client, vendor, **SERIES)
     get(client, vendor, **SERIES)
-    assert len(spans) == 6
+    assert len(spans) == 7
 
 
 def test_loading_changed_reference_data_changes_every_revision(client, parties, db, tmp_path):  # noqa: F811
