@@ -131,23 +131,20 @@ class Server:
         self.port = free_port()
         env = os.environ | {
             "KPI_API_DATABASE_URL": url,
+            "KPI_API_HOST": "127.0.0.1",
+            "KPI_API_PORT": str(self.port),
             "KPI_API_RATE_LIMIT_PER_MINUTE": "0",
             "KPI_API_LOG_LEVEL": "warning",
         }
+        # As deployed: `kpi-api serve` (the database is migrated and loaded already).
         self.process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "uvicorn",
-                "kpi_api.main:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
+                "kpi_api.cli",
+                "serve",
+                "--no-migrate",
+                "--no-load",
                 "--workers",
                 str(workers),
             ],

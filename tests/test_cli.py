@@ -38,3 +38,33 @@ def test_cli_commands_in_fresh_processes(tmp_path):
     spec = tmp_path / "openapi.json"
     assert kpi_api(tmp_path, "openapi", "--output", str(spec)).returncode == 0
     assert spec.read_text().startswith("{")
+
+
+def test_the_socket_shared_with_workers_says_it_is_tcp():
+    # asyncio turns Nagle's algorithm off only on connections whose socket says IPPROTO_TCP;
+    # uvicorn's own socket for workers says 0, and every kept-alive answer then waited ~40 ms.
+    import socket
+
+    import uvicorn
+
+    from kpi_api.cli import tcp_socket
+
+    config = uvicorn.Config("kpi_api.main:create_app", factory=True, host="127.0.0.1", port=0)
+    bound = config.bind_socket()
+    assert bound.proto == 0  # what uvicorn gives (if this changes, tcp_socket can go)
+    port = bound.getsockname()[1]
+    sock = tcp_socket(bound)
+    try:
+        assert (sock.family, sock.type, sock.proto) == (
+            socket.AF_INET,
+            socket.SOCK_STREAM,
+            socket.IPPROTO_TCP,
+        )
+        assert sock.getsockname()[1] == port and sock.get_inheritable()
+        sock.listen()
+        with socket.create_connection(("127.0.0.1", port)):
+            accepted, _ = sock.accept()
+            with accepted:
+                assert accepted.proto == socket.IPPROTO_TCP  # so asyncio sets TCP_NODELAY
+    finally:
+        sock.close()
