@@ -28,7 +28,7 @@ class Settings(BaseSettings):
         default=10, ge=0, description="Suppress cells resting on fewer people."
     )
     aggregate_cache_rows: int = Field(
-        default=500_000,
+        default=200_000,
         ge=0,
         description="Aggregate figures kept per process, per period, until their data change "
         "(0: no cache).",

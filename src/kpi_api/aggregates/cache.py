@@ -27,8 +27,9 @@ from sqlalchemy.orm import Session
 from kpi_api.aggregates import repository as repo
 from kpi_api.periods import Period, parse_period
 
-#: Figures (rows) kept per process; the least recently used periods are dropped beyond that.
-DEFAULT_MAX_ROWS = 500_000
+#: Figures (rows) kept per process, about 250 bytes each; the least recently used periods are
+#: dropped beyond that.
+DEFAULT_MAX_ROWS = 200_000
 
 
 def bucket_period(period_type: str, bucket: int) -> Period:

@@ -52,7 +52,7 @@ class Query:
     as_of: datetime | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: the figure cache keeps many
 class Row:
     area: str
     province: str | None
