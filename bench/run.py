@@ -15,13 +15,13 @@ import io
 import json
 import os
 import platform
+import queue
 import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -134,7 +134,7 @@ class Server:
             "KPI_API_HOST": "127.0.0.1",
             "KPI_API_PORT": str(self.port),
             "KPI_API_RATE_LIMIT_PER_MINUTE": "0",
-            "KPI_API_LOG_LEVEL": "warning",
+            "KPI_API_LOG_LEVEL": os.environ.get("KPI_API_BENCH_LOG_LEVEL", "warning"),
         }
         # As deployed: `kpi-api serve` (the database is migrated and loaded already).
         self.process = subprocess.Popen(
@@ -207,30 +207,39 @@ def _in_streams(work: list[Any], streams: int, do: Callable[[Any], None]) -> lis
 def api_ingest(server: Server, key: str, chunks: list[list[Row]], streams: int) -> dict[str, Any]:
     """POST the batches from ``streams`` clients at once (one each: one after the other)."""
     bodies = [json.dumps({"measurements": [r.as_json() for r in c]}).encode() for c in chunks]
-    local = threading.local()
-
-    def post(body: bytes) -> None:
-        if not hasattr(local, "client"):
-            local.client = httpx.Client(
+    # One client per stream, made before the clock starts (making one builds a TLS context).
+    clients: queue.Queue[httpx.Client] = queue.Queue()
+    for _ in range(streams):
+        clients.put(
+            httpx.Client(
                 base_url=server.base, timeout=300, headers={"Authorization": f"Bearer {key}"}
             )
-        response = local.client.post(
-            "/v1/submissions",
-            content=body,
-            headers={
-                "Content-Type": "application/json",
-                "Idempotency-Key": uuid.uuid4().hex,
-                # A new connection per batch, so that the workers share the batches: a kept-
-                # alive connection stays with the worker that accepted it.
-                "Connection": "close",
-            },
         )
+
+    def post(body: bytes) -> None:
+        client = clients.get()
+        try:
+            response = client.post(
+                "/v1/submissions",
+                content=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "Idempotency-Key": uuid.uuid4().hex,
+                    # A new connection per batch, so that the workers share the batches: a kept-
+                    # alive connection stays with the worker that accepted it.
+                    "Connection": "close",
+                },
+            )
+        finally:
+            clients.put(client)
         if response.status_code != 201:
             raise RuntimeError(f"batch refused: {response.status_code} {response.text[:500]}")
 
     started = time.perf_counter()
     seconds = _in_streams(bodies, streams, post)
     wall = time.perf_counter() - started
+    while not clients.empty():
+        clients.get().close()
     rows_ = sum(len(c) for c in chunks)
     return {
         "rows": rows_,

@@ -68,6 +68,9 @@ _PAYLOAD_COLUMNS = (
 )
 
 
+# LATERAL ... LIMIT 1: one probe of the natural-key index per key, whatever the table
+# statistics say. A plain join let the planner pick a merge join over the whole table on stale
+# statistics during a large load: 250 ms for 10,000 keys on 300,000 series.
 _EXISTING_PG = text(
     """
     SELECT s.id, s.organisation_id, s.kpi_code, s.period, s.municipality_code,
@@ -76,10 +79,19 @@ _EXISTING_PG = text(
     FROM unnest(string_to_array(:o, :sep), string_to_array(:k, :sep),
                 string_to_array(:p, :sep), string_to_array(:m, :sep),
                 string_to_array(:d, :sep)) AS t(o, k, p, m, d)
-    JOIN measurement_series s
-      ON s.organisation_id = t.o AND s.kpi_code = t.k AND s.period = t.p
-     AND s.municipality_code = t.m AND s.disaggregation_key = t.d
-    LEFT JOIN measurement_version v ON v.series_id = s.id AND v.is_current
+    CROSS JOIN LATERAL (
+        SELECT id, organisation_id, kpi_code, period, municipality_code, disaggregation_key
+        FROM measurement_series
+        WHERE organisation_id = t.o AND kpi_code = t.k AND period = t.p
+          AND municipality_code = t.m AND disaggregation_key = t.d
+        LIMIT 1  -- the key is unique; LIMIT also keeps the planner from flattening the probe
+    ) AS s
+    LEFT JOIN LATERAL (
+        SELECT id, version, kpi_version, withdrawn, value, numerator, denominator, n, note
+        FROM measurement_version
+        WHERE series_id = s.id AND is_current
+        LIMIT 1  -- one current version per series (unique partial index)
+    ) AS v ON true
     """
 )
 
