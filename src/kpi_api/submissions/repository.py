@@ -175,8 +175,10 @@ SERIES_COLUMNS = (
     "disaggregation_key",
     "disaggregation",
 )
+# The sequence of the BIGSERIAL id (named by PostgreSQL after the table and column), given by
+# name: pg_get_serial_sequence() in the query would run once per row (20 ms for 10,000 ids).
 _SERIES_IDS_PG = text(
-    "SELECT nextval(pg_get_serial_sequence('measurement_series', 'id')) FROM generate_series(1, :n)"
+    "SELECT nextval('measurement_series_id_seq') FROM generate_series(1, CAST(:n AS integer))"
 )
 
 
