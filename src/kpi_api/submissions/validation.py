@@ -103,14 +103,21 @@ def disaggregation_key(disaggregation: dict[str, str]) -> str:
     """Canonical text of a disaggregation: ``age_band=12-17;gender=V``; empty for a total."""
     if not disaggregation:
         return ""
+    if len(disaggregation) == 1:  # the common breakdown: no sorting needed
+        ((dimension, code),) = disaggregation.items()
+        return f"{dimension}={code}"
     return ";".join([f"{k}={v}" for k, v in sorted(disaggregation.items())])
 
 
-@dataclass
 class _Row:
-    row: int
-    ctx: Context
-    errors: list[RowError] = field(default_factory=list)
+    """The row being checked and its errors (a plain class: one is made per row)."""
+
+    __slots__ = ("ctx", "errors", "row")
+
+    def __init__(self, row: int, ctx: Context) -> None:
+        self.row = row
+        self.ctx = ctx
+        self.errors: list[RowError] = []
 
     def fail(self, rule_code: str, field_name: str | None = None, /, **params: object) -> None:
         rule = RULES[rule_code]
