@@ -46,7 +46,10 @@ from kpi_api.db import make_engine
 from kpi_api.reference.loader import load as load_reference
 from kpi_api.registry import service as registry
 from kpi_api.registry.schemas import OrganisationCreate, VendorCreate
-from kpi_api.submissions.repository import VERSION_COLUMNS  # the service's own COPY columns
+from kpi_api.submissions.repository import (  # the service's own COPY columns
+    SERIES_COLUMNS,
+    VERSION_COLUMNS,
+)
 from kpi_api.submissions.validation import disaggregation_key
 
 RESULTS = Path(__file__).parent / "results"
@@ -249,20 +252,6 @@ def api_ingest(server: Server, key: str, chunks: list[list[Row]], streams: int) 
         "rows_per_second": rows_ / wall,
         "batch_p50_s": statistics.median(seconds),
     }
-
-
-SERIES_COLUMNS = (
-    "id",
-    "organisation_id",
-    "kpi_code",
-    "period",
-    "period_type",
-    "period_start",
-    "period_end",
-    "municipality_code",
-    "disaggregation_key",
-    "disaggregation",
-)
 
 
 def _series_tuple(sid: int, r: Row, org_id: str) -> tuple[Any, ...]:
