@@ -36,7 +36,7 @@ fuzz: $(BIN)/.installed  ## long schema fuzzing run: coverage phase + FUZZ_EXAMP
 bench: $(BIN)/.installed  ## benchmark, small setting on PostgreSQL (minutes); results in bench/results/
 	$(BIN)/python -m bench.run --setting small
 
-bench-large: $(BIN)/.installed  ## benchmark, ~10 million measurements on PostgreSQL (~20 minutes)
+bench-large: $(BIN)/.installed  ## benchmark, ~10 million measurements on PostgreSQL (~10 minutes)
 	$(BIN)/python -m bench.run --setting large
 
 clean:
