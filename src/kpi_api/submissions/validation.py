@@ -19,6 +19,7 @@ from kpi_api.errors import Forbidden
 from kpi_api.periods import FINENESS, Period, parse_period
 from kpi_api.reference.service import MunicipalityInfo
 from kpi_api.registry.service import OrganisationInfo
+from kpi_api.strict import has_nul
 from kpi_api.submissions.rules import RULES
 from kpi_api.submissions.schemas import MeasurementIn, RowError
 
@@ -131,19 +132,22 @@ class _Row:
         )
 
 
-_TEXT_FIELDS = ("kpi", "release", "organisation", "municipality", "period", "note", "record_id")
+_TEXT_FIELDS = (
+    "kpi",
+    "release",
+    "organisation",
+    "municipality",
+    "period",
+    "note",
+    "record_id",
+    "disaggregation",
+)
 _ROWS = TypeAdapter(list[MeasurementIn])
 
 
 def _nul_field(m: MeasurementIn) -> str | None:
     """The first text field holding NUL, which PostgreSQL could neither store nor compare."""
-    for name in _TEXT_FIELDS:
-        value = getattr(m, name)
-        if value is not None and "\x00" in value:
-            return name
-    if any("\x00" in k or "\x00" in v for k, v in m.disaggregation.items()):
-        return "disaggregation"
-    return None
+    return next((name for name in _TEXT_FIELDS if has_nul(getattr(m, name))), None)
 
 
 def _shape(
@@ -295,17 +299,22 @@ def _whole(x: float) -> bool:
     return math.isfinite(x) and x == int(x)
 
 
-def _value(m: MeasurementIn, spec: KpiSpec, row: _Row) -> bool:
+#: What ``_value`` answers for a row that breaks a value rule (a withdrawal's value is None).
+_INVALID = object()
+
+
+def _value(m: MeasurementIn, spec: KpiSpec, row: _Row) -> float | object | None:
+    """The value to store (None for a withdrawal), or ``_INVALID`` after reporting why not."""
     given = {f for f in _VALUE_FIELDS if getattr(m, f) is not None}
     if m.withdraw:
         if given:
             row.fail("value_form", "value", value_type="withdrawal", expected="no value fields")
-            return False
-        return True
+            return _INVALID
+        return None
     expected = _EXPECTED[spec.aggregation]
     if given != set(expected):
         row.fail("value_form", "value", value_type=spec.value_type, expected=" and ".join(expected))
-        return False
+        return _INVALID
     low = spec.range_min if spec.range_min is not None else -math.inf
     high = spec.range_max if spec.range_max is not None else math.inf
     ok = True
@@ -313,7 +322,7 @@ def _value(m: MeasurementIn, spec: KpiSpec, row: _Row) -> bool:
         assert m.value is not None
         if spec.value_type == "count" and not _whole(m.value):
             row.fail("value_not_integer", "value", field="value")
-            return False
+            return _INVALID
         value = m.value
     elif spec.aggregation == "ratio_of_sums":
         num, den = m.numerator, m.denominator
@@ -326,28 +335,28 @@ def _value(m: MeasurementIn, spec: KpiSpec, row: _Row) -> bool:
                 row.fail("negative_count", name, field=name)
                 ok = False
         if not ok:
-            return False
+            return _INVALID
         if den <= 0:
             row.fail("denominator_not_positive")
-            return False
+            return _INVALID
         if num > den:
             row.fail("numerator_exceeds_denominator", numerator=int(num), denominator=int(den))
-            return False
+            return _INVALID
         value = 100.0 * num / den
     else:
         assert m.mean is not None and m.n is not None
         if not _whole(m.n) or m.n < 1:
             row.fail("n_not_positive")
-            return False
+            return _INVALID
         if m.n > MAX_N:
             row.fail("n_too_large", limit=MAX_N)
-            return False
+            return _INVALID
         value = m.mean
     if not low <= value <= high:
         field_name = "mean" if spec.aggregation == "weighted_mean" else "value"
         row.fail("value_out_of_range", field_name, value=round(value, 4), low=low, high=high)
-        ok = False
-    return ok
+        return _INVALID
+    return value
 
 
 def may_hold_nul(body: bytes) -> bool:
@@ -406,18 +415,11 @@ def validate_row(
         _place(m, None, org, row)
         return None, row.errors
     period = _period(m, spec, row)
-    checks = [_place(m, period, org, row), _dimensions(m, spec, row), _value(m, spec, row)]
-    if period is None or not all(checks):
+    placed, split = _place(m, period, org, row), _dimensions(m, spec, row)
+    value = _value(m, spec, row)
+    if period is None or not (placed and split) or value is _INVALID:
         return None, row.errors
-    if m.withdraw:
-        value = None
-    elif spec.aggregation == "ratio_of_sums":
-        assert m.numerator is not None and m.denominator is not None
-        value = 100.0 * m.numerator / m.denominator
-    elif spec.aggregation == "weighted_mean":
-        value = m.mean
-    else:
-        value = m.value
+    assert value is None or isinstance(value, float)
     return ValidRow(
         row=row.row,
         organisation_id=org.id,
