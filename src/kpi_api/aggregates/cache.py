@@ -18,27 +18,18 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date
 
 from sqlalchemy.orm import Session
 
 from kpi_api.aggregates import repository as repo
-from kpi_api.periods import Period, parse_period
+from kpi_api.periods import Period
 
 #: Figures (rows) kept per process, about 250 bytes each; the least recently used periods are
 #: dropped beyond that.
 DEFAULT_MAX_ROWS = 200_000
-
-
-def bucket_period(period_type: str, bucket: int) -> Period:
-    """The period of a bucket (see ``repository.bucket_of``)."""
-    if period_type == "year":
-        return parse_period(f"{bucket:04d}")
-    if period_type == "quarter":
-        return parse_period(f"{bucket // 10:04d}-Q{bucket % 10}")
-    return parse_period(f"{bucket // 100:04d}-{bucket % 100:02d}")
 
 
 class FigureCache:
@@ -49,17 +40,13 @@ class FigureCache:
         self._entries: OrderedDict[tuple, tuple[int, tuple[repo.Row, ...]]] = OrderedDict()
         self._rows = 0
         self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
 
     def get(self, key: tuple, revision: int) -> tuple[repo.Row, ...] | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or entry[0] != revision:
-                self.misses += 1
                 return None
             self._entries.move_to_end(key)
-            self.hits += 1
             return entry[1]
 
     def put(self, key: tuple, revision: int, rows: tuple[repo.Row, ...]) -> None:
@@ -86,14 +73,14 @@ def cacheable(q: repo.Query) -> bool:
 def figures(
     session: Session,
     q: repo.Query,
-    buckets: Sequence[int],
+    periods: Mapping[int, Period],
     cache: FigureCache | None,
 ) -> list[repo.Row]:
-    """``repository.aggregate`` for the buckets of ``q``, from the cache where still valid."""
-    if cache is None or not cacheable(q) or not buckets:
+    """``repository.aggregate`` for the periods of ``q`` (by bucket, see
+    ``repository.bucket_of``), from the cache where still valid."""
+    if cache is None or not cacheable(q) or not periods:
         return repo.aggregate(session, q)
     shape = replace(q, start=date.min, end=date.min)  # the query without its range
-    periods = {b: bucket_period(q.period_type, b) for b in buckets}
     revisions = repo.revisions(session, q.kpi, {p.start.year for p in periods.values()})
     out: list[repo.Row] = []
     missing = []
@@ -114,8 +101,3 @@ def figures(
             cache.put((shape, b), revisions.get(periods[b].start.year, 0), rows)
             out.extend(rows)
     return out
-
-
-def years_of(periods: Iterable[tuple[str, date]]) -> set[tuple[str, int]]:
-    """The (KPI, year) revisions that writes of (KPI, period start) pairs change."""
-    return {(kpi, start.year) for kpi, start in periods}

@@ -194,7 +194,7 @@ def aggregate(
     )
     by_bucket = {repo.bucket_of(target, p.start.year, p.start.month): p for p in periods}
     cells: list[maths.Cell] = []
-    for row in figures(session, query, list(by_bucket), cache):
+    for row in figures(session, query, by_bucket, cache):
         period = by_bucket.get(row.bucket)
         if period is None:
             continue
