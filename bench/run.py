@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
@@ -313,17 +313,24 @@ def _version_tuple(
     )
 
 
+def _copy_text(
+    conn: Connection, table: str, columns: tuple[str, ...], tuples: Iterable[tuple]
+) -> None:
+    """COPY pre-formatted rows into a table, in the connection's transaction."""
+    raw = conn.connection.driver_connection
+    with (
+        raw.cursor() as cursor,  # type: ignore[union-attr]
+        cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+    ):
+        for t in tuples:
+            copy.write_row(t)
+
+
 def copy_rows(
     engine: Engine, table: str, columns: tuple[str, ...], tuples: Iterable[tuple]
 ) -> None:
     with engine.begin() as conn:
-        raw = conn.connection.driver_connection
-        with (
-            raw.cursor() as cursor,
-            cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
-        ):
-            for t in tuples:
-                copy.write_row(t)
+        _copy_text(conn, table, columns, tuples)
 
 
 BARE_TABLES = ("measurement_series", "measurement_version")
@@ -375,19 +382,9 @@ def raw_copy_ingest(
 
     def copy_batch(batch: tuple[list[tuple], list[tuple]]) -> None:
         series, versions = batch
-        with engine.begin() as conn:
-            raw = conn.connection.driver_connection
-            with raw.cursor() as cursor:
-                with cursor.copy(
-                    f"COPY bare_measurement_series ({', '.join(SERIES_COLUMNS)}) FROM STDIN"
-                ) as copy:
-                    for t in series:
-                        copy.write_row(t)
-                with cursor.copy(
-                    f"COPY bare_measurement_version ({', '.join(VERSION_COLUMNS)}) FROM STDIN"
-                ) as copy:
-                    for t in versions:
-                        copy.write_row(t)
+        with engine.begin() as conn:  # one transaction per batch, as the service has
+            _copy_text(conn, "bare_measurement_series", SERIES_COLUMNS, series)
+            _copy_text(conn, "bare_measurement_version", VERSION_COLUMNS, versions)
 
     started = time.perf_counter()
     _in_streams(prepared, streams, copy_batch)

@@ -99,8 +99,8 @@ _EXISTING_PG = text(
 def existing(session: Session, keys: Sequence[NaturalKey]) -> dict[NaturalKey, Current]:
     """The stored series among ``keys`` with their current versions.
 
-    PostgreSQL joins the keys (as column arrays) to the natural-key index in one statement;
-    elsewhere row-value IN lists are used, in chunks.
+    PostgreSQL probes the natural-key index once per key, in one statement with one text
+    parameter per key column (``_joined``); elsewhere row-value IN lists are used, in chunks.
     """
     if not keys:
         return {}
