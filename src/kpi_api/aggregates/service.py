@@ -284,13 +284,12 @@ def _cell(
         municipalities_in_area=in_area,
         coverage=round(c.municipalities / in_area, 4) if in_area else 0.0,
         kpi_versions=list(c.extra["versions"]),  # type: ignore[arg-type]
-        notes=(notes.get((c.area, c.period, c.code), []) if shown else [])
-        if params.notes
-        else None,
+        notes=_cell_notes(notes, c) if params.notes else None,
     )
 
 
 def _cell_notes(notes: dict[tuple[str, str, str | None], list[str]], c: maths.Cell) -> list[str]:
+    """A cell's notes; never a suppressed cell's (a note could tell what was hidden)."""
     return [] if c.suppressed else notes.get((c.area, c.period, c.code), [])
 
 
