@@ -18,8 +18,8 @@ def test_migrations_match_the_models(database):
 
 
 def test_the_latest_migrations_go_down_and_up_again(scratch):
-    """0005-0007 (fact tables without foreign keys, aggregate revisions, byte-order keys) can be
-    undone and redone; the schema then equals the models again."""
+    """0005-0008 (fact tables without foreign keys, aggregate revisions, byte-order keys, KPI
+    precision and limits) can be undone and redone; the schema then equals the models again."""
     from alembic import command
     from sqlalchemy import inspect
 
@@ -40,5 +40,51 @@ def test_the_latest_migrations_go_down_and_up_again(scratch):
             context = MigrationContext.configure(conn, opts={"compare_type": True})
             assert compare_metadata(context, Base.metadata) == []
         assert migrate.current_revision(engine) == migrate.head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_0008_adds_and_drops_precision_and_limits_keeping_the_catalogue(scratch):
+    """0008 adds kpi_version.decimals and count_max; down and up again, on a loaded catalogue,
+    no version and none of its work fields is lost, and older versions read as NULL."""
+    from alembic import command
+    from sqlalchemy import func, inspect, select, text
+    from sqlalchemy.orm import Session
+
+    from kpi_api.catalogue.loader import load
+    from kpi_api.catalogue.models import KpiVersion, KpiVersionWorkField
+    from kpi_api.db import make_engine
+
+    url = scratch.create()
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session, session.begin():
+            load(session)
+
+        def counts() -> tuple[int | None, int | None]:
+            with Session(engine) as session:
+                return (
+                    session.scalar(select(func.count()).select_from(KpiVersion)),
+                    session.scalar(select(func.count()).select_from(KpiVersionWorkField)),
+                )
+
+        loaded = counts()
+        assert loaded[0] == 60 and loaded[1] and loaded[1] > 60
+        command.downgrade(migrate.alembic_config(url), "0007")
+        engine.dispose()
+        columns = {c["name"] for c in inspect(engine).get_columns("kpi_version")}
+        assert not {"decimals", "count_max"} & columns and "range_max" in columns
+        assert counts() == loaded
+        migrate.upgrade(url, "0008")
+        engine.dispose()
+        assert counts() == loaded
+        with engine.connect() as conn:
+            nulls = conn.execute(
+                text(
+                    "SELECT count(*) FROM kpi_version WHERE decimals IS NULL AND count_max IS NULL"
+                )
+            ).scalar_one()
+        assert nulls == 60
     finally:
         engine.dispose()

@@ -6,9 +6,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kpi_api.catalogue import models
-from kpi_api.catalogue.loader import LoaderError, load, read_files
-from kpi_api.catalogue.schemas import ALLOWED_AGGREGATIONS, Layer
+from kpi_api.catalogue import models, service
+from kpi_api.catalogue import repository as repo
+from kpi_api.catalogue.loader import CatalogueFiles, LoaderError, load, read_files
+from kpi_api.catalogue.schemas import ALLOWED_AGGREGATIONS, Layer, ValueType
 from tests.conftest import migrated
 
 FILES = read_files()
@@ -29,6 +30,31 @@ TABLES = [
 
 def snapshot(session: Session) -> dict[str, int]:
     return {t.__tablename__: session.scalar(select(func.count()).select_from(t)) for t in TABLES}
+
+
+#: What every KPI of release 2026.11 is published with, by value type.
+DECIMALS = {"count": 0, "percentage": 1, "score": 2, "duration_days": 1, "amount_eur": 2}
+
+
+def test_the_files_are_release_2026_11_with_60_kpis():
+    assert FILES.release.id == "2026.11"
+    assert len(FILES.kpis) == 60
+    for title in (FILES.release.title_nl, FILES.release.description_nl):
+        assert "precisie" in title and "grenzen" in title
+    for title in (FILES.release.title_en, FILES.release.description_en):
+        assert "precision" in title and "limits" in title
+
+
+def test_every_kpi_declares_its_precision_and_a_finite_bound():
+    for k in FILES.kpis:
+        assert k.decimals == DECIMALS[k.value_type.value], k.code
+        assert k.count_max is None or 1 <= k.count_max <= 1_000_000_000, k.code
+        if k.value_type in (ValueType.amount_eur, ValueType.duration_days, ValueType.percentage):
+            assert k.range.max is not None and k.range.max < 10**10, k.code
+        if k.value_type is ValueType.score:
+            assert k.scale is not None and k.range.max == k.scale.max, k.code
+    amounts = {k.code: k.range.max for k in FILES.kpis if k.value_type is ValueType.amount_eur}
+    assert amounts == {"IMP-FIN-04": 100_000_000, "ACT-02": 1_000_000_000}
 
 
 def test_canonical_content_covers_the_model():
@@ -99,3 +125,61 @@ def test_changed_files_under_a_published_release_id_are_refused(db):
     files.kpis[0].unit = "changed unit"
     with pytest.raises(LoaderError, match="new release id"):
         load(db, files)
+
+
+def _as_published_in_2024_12() -> CatalogueFiles:
+    """The files as release 2024.12 had them: no precision, no count limit."""
+    files = FILES.model_copy(deep=True)
+    files.release.id = "2024.12"
+    for k in files.kpis:
+        k.decimals = k.count_max = None
+    return files
+
+
+def test_release_2026_11_adds_precision_and_limits_leaving_2024_12_as_it_was(scratch):
+    engine = migrated(scratch.create())
+    try:
+        with Session(engine) as session, session.begin():
+            assert load(session, _as_published_in_2024_12()).published
+            # Amounts had no range.max in 2024.12; the rules require one now, so the files above
+            # cannot say so: put the stored versions back as 2024.12 published them.
+            amounts = session.scalars(
+                select(models.KpiVersion).where(models.KpiVersion.value_type == "amount_eur")
+            ).all()
+            assert len(amounts) == 2
+            for v in amounts:
+                v.range_max = None
+        with Session(engine) as session, session.begin():
+            report = load(session, FILES)
+        assert report.published and report.release == "2026.11"
+        assert report.changes == {"kpi_versions_published": 60, "kpis_removed": 0}
+        with Session(engine) as session:
+            assert repo.current_release(session).id == "2026.11"
+            old = repo.release_versions(session, "2024.12")
+            new = repo.release_versions(session, "2026.11")
+            assert sorted(old) == sorted(new) == sorted(k.code for k in FILES.kpis)
+            for code, v in old.items():
+                assert (v.version, v.decimals, v.count_max) == (1, None, None)
+                assert new[code].version == 2
+                assert new[code].decimals == DECIMALS[new[code].value_type]
+                # The precision published stays what the defaults gave before.
+                assert service.published_decimals(v) == service.published_decimals(new[code])
+                assert service.effective_count_max(v) == service.effective_count_max(new[code])
+            diff = service.diff_releases(session, release_id="2026.11")
+            assert (diff.old, diff.added, diff.removed, diff.unchanged) == ("2024.12", [], [], 0)
+            assert len(diff.changed) == 60
+            for change in diff.changed:
+                fields = {c.field: (c.old, c.new) for c in change.changes}
+                decimals = DECIMALS[new[change.code].value_type]
+                if change.code in ("IMP-FIN-04", "ACT-02"):
+                    high = new[change.code].range_max
+                    assert fields == {
+                        "decimals": (None, decimals),
+                        "range": ({"min": 0.0, "max": None}, {"min": 0.0, "max": high}),
+                    }
+                else:
+                    assert fields == {"decimals": (None, decimals)}, change.code
+        with Session(engine) as session, session.begin():
+            assert not load(session, FILES).changed
+    finally:
+        engine.dispose()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from sqlalchemy import select
 
 from kpi_api.catalogue.loader import read_files
+from kpi_api.catalogue.models import KpiVersion
 
 FILES = read_files()
 RELEASE = FILES.release.id
@@ -30,6 +34,10 @@ def new_kpi(**overrides):
         "work_fields": [FILES.work_fields[0].code],
     }
     return body | overrides
+
+
+AMOUNT = {"value_type": "amount_eur", "unit": "EUR", "range": {"min": 0, "max": 1_000_000}}
+DURATION = {"value_type": "duration_days", "aggregation": "weighted_mean", "unit": "days"}
 
 
 def release(client, headers, release_id="2099.01", **extra):
@@ -173,6 +181,16 @@ def test_deprecation_with_successor(client, publisher):
         ({"code": "lower-case"}, "/code", "string_pattern_mismatch"),
         ({"unknown_field": 1}, "/unknown_field", "extra_forbidden"),
         ({"name_nl": ""}, "/name_nl", "string_too_short"),
+        ({"decimals": 1}, "/decimals", "decimals"),  # counts are whole
+        (AMOUNT | {"decimals": 3}, "/decimals", "decimals"),  # amounts exact to the cent
+        (AMOUNT | {"decimals": 0}, "/decimals", "decimals"),
+        (AMOUNT | {"range": {"min": 0}}, "/range", "range"),  # amounts need a maximum
+        (DURATION | {"range": {"min": 0}}, "/range", "range"),
+        ({"decimals": 7}, "/decimals", "less_than_equal"),
+        ({"decimals": -1}, "/decimals", "greater_than_equal"),
+        ({"decimals": 0.5}, "/decimals", "int_from_float"),
+        ({"count_max": 0}, "/count_max", "greater_than_equal"),
+        ({"count_max": 1_000_000_001}, "/count_max", "less_than_equal"),
     ],
 )
 def test_definition_rules_name_field_and_rule(client, publisher, overrides, pointer, code):
@@ -208,3 +226,59 @@ def test_references_must_exist(client, publisher):
     assert (
         response.status_code == 422 and response.json()["errors"][0]["code"] == "unknown_code_list"
     )
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400"])
+def test_a_range_bound_must_be_finite(client, publisher, number):
+    body = json.dumps(new_kpi(range={"min": 0})).replace(
+        '{"min": 0}', f'{{"min": 0, "max": {number}}}'
+    )
+    response = client.post(
+        "/v1/kpis", content=body, headers=publisher | {"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert ("/range/max", "finite_number") in {
+        (e["pointer"], e["code"]) for e in response.json()["errors"]
+    }
+
+
+def test_precision_and_limits_are_stored_read_back_and_diffed(client, publisher, db):
+    # Left out, both are stored as NULL and read as the value type's defaults.
+    assert client.post("/v1/kpis", json=new_kpi(), headers=publisher).status_code == 201
+    stored = db.scalars(select(KpiVersion).where(KpiVersion.kpi_code == "ACT-T01")).one()
+    assert (stored.decimals, stored.count_max) == (None, None)
+    draft = client.get("/v1/kpis/ACT-T01/versions/1", headers=publisher).json()
+    assert (draft["decimals"], draft["count_max"]) == (0, 10_000_000)
+    amount = new_kpi(code="ACT-T02", **AMOUNT)
+    created = client.post("/v1/kpis", json=amount, headers=publisher).json()
+    assert (created["decimals"], created["count_max"], created["range"]) == (
+        2,
+        10_000_000,
+        {"min": 0, "max": 1_000_000},
+    )
+    assert release(client, publisher).status_code == 201
+
+    # A new version declaring them: its draft, its read and the release diff show them.
+    patch = {"decimals": 0, "count_max": 5000, "range": {"min": 0, "max": 2000}}
+    changed = client.post("/v1/kpis/ACT-T01/versions", json=patch, headers=publisher)
+    assert changed.status_code == 201, changed.text
+    assert (changed.json()["decimals"], changed.json()["count_max"]) == (0, 5000)
+    score = FILES.kpis[[k.value_type.value for k in FILES.kpis].index("score")].code
+    patched = client.post(f"/v1/kpis/{score}/versions", json={"decimals": 3}, headers=publisher)
+    assert patched.status_code == 201 and patched.json()["decimals"] == 3
+    edited = client.patch(f"/v1/kpis/{score}/versions/2", json={"decimals": 1}, headers=publisher)
+    assert edited.status_code == 200 and edited.json()["decimals"] == 1
+    assert release(client, publisher, release_id="2099.02").status_code == 201
+    assert client.get("/v1/kpis/ACT-T01").json()["count_max"] == 5000
+    diff = client.get("/v1/releases/2099.02/diff").json()
+    changes = {
+        c["code"]: {f["field"]: (f["old"], f["new"]) for f in c["changes"]} for c in diff["changed"]
+    }
+    assert changes == {
+        "ACT-T01": {
+            "decimals": (None, 0),
+            "count_max": (None, 5000),
+            "range": ({"min": 0.0, "max": None}, {"min": 0.0, "max": 2000.0}),
+        },
+        score: {"decimals": (2, 1)},
+    }

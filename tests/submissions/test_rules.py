@@ -62,6 +62,25 @@ CASES = [
         row(kpi="IMP-FIN-01", period="2025-Q1", value=None, numerator=-1, denominator=4),
     ),
     ("n_not_positive", "n", row(kpi="IMP-ZEL-02", period="2025-Q1", value=None, mean=3, n=0)),
+    # Every number is bounded: counts by the KPI's count_max (10,000,000 by default), amounts
+    # and durations by range.max; amounts are exact to the cent.
+    ("value_too_large", "value", row(value=1e308)),
+    ("value_too_large", "value", row(value=10_000_001)),
+    (
+        "value_too_large",
+        "denominator",
+        row(kpi="IMP-FIN-01", period="2025-Q1", value=None, numerator=1, denominator=10_000_001),
+    ),
+    (
+        "n_too_large",
+        "n",
+        row(kpi="IMP-ZEL-02", period="2025-Q1", value=None, mean=3, n=10_000_001),
+    ),
+    ("value_out_of_range", "value", row(kpi="ACT-02", period="2025-Q1", value=1e308)),
+    ("value_out_of_range", "value", row(kpi="ACT-02", period="2025-Q1", value=1_000_000_000.01)),
+    ("value_out_of_range", "mean", row(kpi="ACT-05", value=None, mean=1e308, n=1)),
+    ("value_too_precise", "value", row(kpi="ACT-02", period="2025-Q1", value=0.125)),
+    ("value_too_precise", "value", row(kpi="ACT-02", period="2025-Q1", value=0.1 + 0.2)),
     ("field_missing", "period", row(period=None)),
     ("field_unknown", "colour", row(colour="red")),
     ("field_invalid", "value", row(value="lots")),
@@ -131,7 +150,7 @@ def test_kpi_not_in_release(client, world, publisher):
         ).status_code
         == 201
     )
-    response = submit(client, world.a, [row(kpi="ACT-T99", release="2024.12")])
+    response = submit(client, world.a, [row(kpi="ACT-T99", release="2026.11")])
     assert response.json()["submission"]["errors"][0]["code"] == "kpi_not_in_release"
     assert submit(client, world.a, [row(kpi="ACT-T99")]).status_code == 201
 

@@ -227,6 +227,49 @@ def test_csv_and_json_give_identical_results(client, world):
     assert raw.headers["content-type"].startswith("text/csv") and raw.text == to_csv(VALID_BATCH)
 
 
+def test_numbers_are_bounded_and_amounts_exact_in_json_and_csv(client, world):
+    def amount(**overrides):
+        return row(**{"kpi": "ACT-02", "period": "2025-Q1"} | overrides)
+
+    batch = [
+        amount(value=0.1, record_id="a"),
+        amount(value=0.2, municipality="GM0014", record_id="b"),
+        amount(value=0.125, municipality="GM0457", period="2021-Q1", record_id="c"),
+        row(value=10_000_000, record_id="d"),
+        row(value=10_000_001, municipality="GM0014", record_id="e"),
+        row(value=1e308, municipality="GM0457", period="2021-03", record_id="f"),
+    ]
+    as_json = submit(client, world.a, batch, params={"dry_run": "true"}).json()["submission"]
+    as_csv = client.post(
+        "/v1/submissions",
+        content=to_csv(batch).encode(),
+        params={"dry_run": "true"},
+        headers=world.a.headers | {"Content-Type": "text/csv"},
+    ).json()["submission"]
+    for report in (as_json, as_csv):
+        report.pop("received_at")
+    assert as_csv == as_json
+    assert [(e["row"], e["field"], e["code"]) for e in as_json["errors"]] == [
+        (3, "value", "value_too_precise"),
+        (5, "value", "value_too_large"),
+        (6, "value", "value_too_large"),
+    ]
+    stored = submit(client, world.a, batch, params={"mode": "partial"})
+    assert stored.status_code == 201 and stored.json()["accepted"] == 3
+    items = client.get("/v1/measurements", headers=world.a.headers).json()["items"]
+    assert sorted(i["value"] for i in items) == [0.1, 0.2, 10_000_000]
+    for cell in ("inf", "nan", "1e400"):
+        body = f"kpi,organisation,municipality,period,value\nACT-02,ORG-A,GM0363,2025-Q1,{cell}\n"
+        refused = client.post(
+            "/v1/submissions",
+            content=body.encode(),
+            headers=world.a.headers | {"Content-Type": "text/csv"},
+        )
+        assert refused.status_code == 422
+        errors = refused.json()["submission"]["errors"]
+        assert [(e["field"], e["code"]) for e in errors] == [("value", "field_invalid")]
+
+
 def test_messages_follow_accept_language(client, world):
     nl = submit(
         client, world.a, [row(kpi="NOPE")], headers={"Accept-Language": "nl-NL,nl;q=0.9,en;q=0.5"}
@@ -245,6 +288,9 @@ def test_validation_rules_are_listed(client):
         "period_locked",
         "duplicate_in_batch",
         "numerator_exceeds_denominator",
+        "n_too_large",
+        "value_too_large",
+        "value_too_precise",
     } <= codes
     assert all(r["message_nl"] and r["message_en"] for r in rules)
 

@@ -98,8 +98,36 @@ SPECS: dict[str, dict[int, KpiSpec]] = {
             range_max=3650.0,
         )
     },
-    # An amount: a sum that need not be whole.
+    # An amount: a sum that need not be whole; published before amounts needed a range.max.
     "ACT-EUR": {1: _spec("ACT-EUR", value_type="amount_eur")},
+    # An amount with its range.max, and a mean amount.
+    "EUR-MAX": {1: _spec("EUR-MAX", value_type="amount_eur", range_max=1_000_000.0, decimals=2)},
+    "EUR-MEAN": {
+        1: _spec("EUR-MEAN", value_type="amount_eur", aggregation="weighted_mean", range_max=5000.0)
+    },
+    # Counts bounded by a smaller count_max than the default, or by a range.max below it.
+    "CNT-CAP": {1: _spec("CNT-CAP", count_max=50, range_max=1000.0)},
+    "CNT-RANGE": {1: _spec("CNT-RANGE", count_max=1000, range_max=50.0)},
+    # A percentage and a score whose counts are bounded by count_max 200.
+    "PCT-CAP": {
+        1: _spec(
+            "PCT-CAP",
+            value_type="percentage",
+            aggregation="ratio_of_sums",
+            range_max=100.0,
+            count_max=200,
+        )
+    },
+    "SCORE-CAP": {
+        1: _spec(
+            "SCORE-CAP",
+            value_type="score",
+            aggregation="weighted_mean",
+            range_min=1.0,
+            range_max=5.0,
+            count_max=200,
+        )
+    },
     # Deprecated for periods from 2025-01-01 on, in favour of ACT-10.
     "OLD-01": {1: _spec("OLD-01", deprecated_from=date(2025, 1, 1), successor="ACT-10")},
     "OLD-02": {1: _spec("OLD-02", deprecated_from=date(2025, 1, 1))},
@@ -108,6 +136,7 @@ SPECS: dict[str, dict[int, KpiSpec]] = {
 }
 MEMBERS = {"ACT-01": 1, "IMP-FIN-01": 1, "IMP-ZEL-02": 1, "ACT-05": 1, "ACT-EUR": 1}
 MEMBERS |= {"OLD-01": 1, "OLD-02": 1}
+MEMBERS |= {c: 1 for c in ("EUR-MAX", "EUR-MEAN", "CNT-CAP", "CNT-RANGE", "PCT-CAP", "SCORE-CAP")}
 
 CODE_LISTS = {
     "age_band": CodeListSpec(
@@ -350,6 +379,47 @@ CASES: list[tuple[str, Any, list[tuple[str | None, str]], Context]] = [
     ("n_not_positive", score(n=-3), [("n", "n_not_positive")], CTX),
     ("n_not_positive", score(n=2.5), [("n", "n_not_positive")], CTX),
     ("n_too_large", score(n=1e10), [("n", "n_too_large")], CTX),
+    ("n_too_large", score(kpi="SCORE-CAP", n=201), [("n", "n_too_large")], CTX),
+    # every count is bounded: by count_max (default 10,000,000), then by range.max
+    ("value_too_large", raw(value=10_000_001), [("value", "value_too_large")], CTX),
+    ("value_too_large", raw(value=1e308), [("value", "value_too_large")], CTX),
+    ("value_too_large", raw(kpi="CNT-CAP", value=51), [("value", "value_too_large")], CTX),
+    ("value_out_of_range", raw(kpi="CNT-RANGE", value=51), [("value", "value_out_of_range")], CTX),
+    (
+        "value_too_large",
+        pct(numerator=1e308, denominator=1e308),
+        [("numerator", "value_too_large"), ("denominator", "value_too_large")],
+        CTX,
+    ),
+    (
+        "value_too_large",
+        pct(kpi="PCT-CAP", numerator=30, denominator=201),
+        [("denominator", "value_too_large")],
+        CTX,
+    ),
+    # amounts: bounded by range.max (a legacy version without one by the count limit), exact
+    # to the cent
+    ("value_out_of_range", raw(kpi="ACT-EUR", value=1e308), [("value", "value_out_of_range")], CTX),
+    (
+        "value_out_of_range",
+        raw(kpi="EUR-MAX", value=1_000_000.01),
+        [("value", "value_out_of_range")],
+        CTX,
+    ),
+    ("value_too_precise", raw(kpi="EUR-MAX", value=0.125), [("value", "value_too_precise")], CTX),
+    (
+        "value_too_precise",
+        raw(kpi="EUR-MAX", value=0.1 + 0.2),
+        [("value", "value_too_precise")],
+        CTX,
+    ),
+    ("value_too_precise", raw(kpi="ACT-EUR", value=1e-3), [("value", "value_too_precise")], CTX),
+    (
+        "value_too_precise",
+        raw(kpi="EUR-MEAN", value=None, mean=12.345, n=3),
+        [("mean", "value_too_precise")],
+        CTX,
+    ),
 ]
 
 
@@ -492,8 +562,30 @@ def test_only_the_first_overlapping_lock_is_reported():
         (raw(period=None), "period is required.", "period is verplicht."),
         (
             raw(value=-1),
-            "-1.0 lies outside the valid range 0.0 .. inf.",
-            "-1.0 ligt buiten het geldige bereik 0.0 .. inf.",
+            "-1 lies outside the valid range 0 .. 10000000.",
+            "-1 ligt buiten het geldige bereik 0 .. 10000000.",
+        ),
+        (
+            score(mean=5.25),
+            "5.25 lies outside the valid range 1 .. 5.",
+            "5.25 ligt buiten het geldige bereik 1 .. 5.",
+        ),
+        (
+            raw(value=10_000_001),
+            "value cannot exceed 10000000, the largest count KPI 'ACT-01' allows per measurement.",
+            "value kan niet groter zijn dan 10000000, het grootste aantal dat KPI 'ACT-01' per "
+            "meting toestaat.",
+        ),
+        (
+            score(kpi="SCORE-CAP", n=201),
+            "n cannot exceed 200, the largest count KPI 'SCORE-CAP' allows per measurement.",
+            "n kan niet groter zijn dan 200, het grootste aantal dat KPI 'SCORE-CAP' per meting "
+            "toestaat.",
+        ),
+        (
+            raw(kpi="EUR-MAX", value=10.005),
+            "value has more than 2 decimals; send an amount exact to the cent.",
+            "value heeft meer dan 2 decimalen; stuur een bedrag exact op de cent.",
         ),
         (
             raw(disaggregation={"neighbourhood": "BU00140000"}),
@@ -565,6 +657,58 @@ def test_a_sum_row_keeps_its_value():
 
 def test_an_amount_need_not_be_whole():
     assert accepted(raw(kpi="ACT-EUR", value=1234.56)).value == 1234.56
+
+
+@pytest.mark.parametrize("value", [0, 0.1, 0.2, 0.01, 0.3, 100.5, 123456.78, 999_999.99, 1e6])
+def test_an_amount_exact_to_the_cent_is_kept_as_sent(value):
+    assert accepted(raw(kpi="EUR-MAX", value=value)).value == value
+
+
+def test_a_mean_amount_is_exact_to_the_cent_too():
+    assert accepted(raw(kpi="EUR-MEAN", value=None, mean=12.34, n=3)).value == 12.34
+
+
+@pytest.mark.parametrize(
+    "measurement",
+    [
+        raw(value=10_000_000),  # the default count_max
+        raw(kpi="CNT-CAP", value=50),
+        raw(kpi="CNT-RANGE", value=50),
+        pct(kpi="PCT-CAP", numerator=200, denominator=200),
+        score(kpi="SCORE-CAP", n=200),
+        score(n=10_000_000),
+    ],
+)
+def test_counts_up_to_their_limit_are_accepted(measurement):
+    assert accepted(measurement)
+
+
+def test_n_is_bounded_by_count_max_and_by_max_n():
+    assert check(score(n=10_000_001)) == [("n", "n_too_large")]  # the default count_max
+    lifted = dataclasses.replace(SPECS["IMP-ZEL-02"][1], count_max=1_000_000_000)
+    ctx = make_ctx(specs=SPECS | {"IMP-ZEL-02": {1: lifted}})
+    assert accepted(score(n=1_000_000_000), ctx).n == 1_000_000_000
+    assert check(score(n=1_000_000_001), ctx) == [("n", "n_too_large")]
+
+
+_HUGE = "1" + "0" * 400
+
+
+@pytest.mark.parametrize(
+    "number", ["inf", "-inf", "Infinity", "nan", "NaN", "1e400", "-1e400", "1e309", _HUGE]
+)
+def test_no_infinite_or_nan_number_passes_from_csv(number):
+    body = f"kpi,organisation,municipality,period,value\nACT-EUR,ORG-A,GM0363,2025-03,{number}\n"
+    (row,) = parse_csv(body.encode(), "en")
+    assert check(row) == [("value", "field_invalid")]
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e999", "1e309", _HUGE])
+@pytest.mark.parametrize("field", ["value", "numerator", "denominator", "mean", "n"])
+def test_no_infinite_number_passes_from_json(number, field):
+    body = f'{{"measurements": [{{"{field}": {number}}}]}}'.encode()
+    (parsed,) = parse_json(body, "en")
+    assert check(raw(kpi="ACT-EUR", value=None) | parsed) == [(field, "field_invalid")]
 
 
 def test_a_ratio_of_sums_row_is_100_times_numerator_over_denominator():

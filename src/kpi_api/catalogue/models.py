@@ -128,6 +128,10 @@ class KpiVersion(Base):
     numerator: Mapped[str | None] = mapped_column(Text, nullable=True)
     denominator: Mapped[str | None] = mapped_column(Text, nullable=True)
     instrument: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    # NULL: the value type's default (see catalogue.service.published_decimals and
+    # effective_count_max); versions published before these columns existed have NULL.
+    decimals: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    count_max: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(200))
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

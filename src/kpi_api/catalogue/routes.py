@@ -37,7 +37,7 @@ router = APIRouter(prefix="/v1", tags=["catalogue"])
 
 CodePath = Annotated[str, Path(max_length=40, pattern=CODE_PATTERN, examples=["IMP-FIN-01"])]
 VersionPath = Annotated[int, Path(ge=1, le=1_000_000)]
-ReleasePath = Annotated[str, Path(pattern=RELEASE_PATTERN, examples=["2024.12"])]
+ReleasePath = Annotated[str, Path(pattern=RELEASE_PATTERN, examples=["2026.11"])]
 
 READ = {**NOT_MODIFIED, **problem_responses(401, 404, 422)}
 PAGE = {**READ, **problem_responses(400)}  # 400: a cursor this list did not give out

@@ -56,12 +56,30 @@ ALLOWED_AGGREGATIONS: dict[ValueType, tuple[Aggregation, ...]] = {
     ValueType.amount_eur: (Aggregation.sum, Aggregation.weighted_mean),
 }
 
+#: Decimals a published figure is rounded to when its version declares none (stored NULL).
+DEFAULT_DECIMALS: dict[ValueType, int] = {
+    ValueType.count: 0,
+    ValueType.amount_eur: 2,
+    ValueType.percentage: 1,
+    ValueType.score: 2,
+    ValueType.duration_days: 1,
+}
+#: Value types whose decimals are fixed: counts are whole, amounts exact to the cent.
+FIXED_DECIMALS: dict[ValueType, int] = {ValueType.count: 0, ValueType.amount_eur: 2}
+MAX_DECIMALS = 6
+#: The largest count one measurement may carry when its version declares none (stored NULL).
+DEFAULT_COUNT_MAX = 10_000_000
+#: The highest ``count_max`` a definition may declare (n is stored as a 32-bit integer).
+COUNT_MAX_LIMIT = 1_000_000_000
+
 
 class Strict(StrictModel):
     pass
 
 
 class Bounds(Strict):
+    model_config = ConfigDict(allow_inf_nan=False)
+
     min: float | None = None
     max: float | None = None
 
@@ -102,6 +120,23 @@ class KpiDefinition(Strict):
     denominator: str | None = Field(default=None, max_length=4000)
     instrument: str | None = Field(default=None, max_length=60)
     work_fields: list[str] = Field(min_length=1, max_length=30)
+    decimals: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_DECIMALS,
+        description="Decimals the published figure is rounded to: of the percentage (0..100) for "
+        "percentage KPIs, of the mean for scores and durations (days), of the sum in euros for "
+        "amounts. Counts must have 0, amounts exactly 2. Null: the value type's default "
+        "(count 0, amount_eur 2, percentage 1, score 2, duration_days 1).",
+    )
+    count_max: int | None = Field(
+        default=None,
+        ge=1,
+        le=COUNT_MAX_LIMIT,
+        description="Largest count one measurement may carry, in the KPI's counting unit "
+        "(persons, trajectories, ...): a count KPI's value, a percentage's numerator and "
+        f"denominator, a mean's n. Null: {DEFAULT_COUNT_MAX:,}.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -150,6 +185,17 @@ class KpiDefinition(Strict):
             raise PydanticCustomError(
                 "range", "counts and durations have a minimum of 0 or more", {"field": "range"}
             )
+        if self.value_type in (ValueType.amount_eur, ValueType.duration_days) and hi is None:
+            raise PydanticCustomError(
+                "range", "amounts and durations need a range maximum", {"field": "range"}
+            )
+        fixed = FIXED_DECIMALS.get(self.value_type)
+        if fixed is not None and self.decimals is not None and self.decimals != fixed:
+            raise PydanticCustomError(
+                "decimals",
+                "a {value_type} KPI is published with {fixed} decimals",
+                {"field": "decimals", "value_type": self.value_type.value, "fixed": fixed},
+            )
         return self
 
     @classmethod
@@ -177,6 +223,8 @@ class KpiDefinition(Strict):
             denominator=v.denominator,
             instrument=v.instrument,
             work_fields=list(v.work_fields),
+            decimals=v.decimals,
+            count_max=v.count_max,
         )
 
     def columns(self) -> dict[str, Any]:
@@ -212,6 +260,18 @@ class KpiDefinitionPatch(Strict):
     denominator: str | None = Field(default=None, max_length=4000)
     instrument: str | None = Field(default=None, max_length=60)
     work_fields: list[str] | None = Field(default=None, min_length=1, max_length=30)
+    decimals: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_DECIMALS,
+        description="Decimals of the published figure; null: the value type's default.",
+    )
+    count_max: int | None = Field(
+        default=None,
+        ge=1,
+        le=COUNT_MAX_LIMIT,
+        description="Largest count one measurement may carry; null: the default.",
+    )
 
 
 class KpiCreate(KpiDefinition):
@@ -274,6 +334,16 @@ class KpiRead(KpiDefinition):
     release: str | None = Field(description="The release that published this version.")
     published_at: datetime | None
     deprecation: Deprecation | None
+    decimals: int = Field(  # type: ignore[assignment]
+        description="Decimals the published figure is rounded to (the declared value, else the "
+        "value type's default): of the percentage for percentage KPIs, of the mean for scores "
+        "and durations (days), of the euro amount for amounts (2); counts 0."
+    )
+    count_max: int = Field(  # type: ignore[assignment]
+        description="Largest count one measurement may carry, in the KPI's counting unit: a count "
+        "KPI's value (also bounded by `range.max`), a percentage's numerator and denominator, a "
+        "mean's n. Amounts (euros) and durations (days) are bounded by `range.max`."
+    )
 
 
 class KpiDetail(KpiRead):

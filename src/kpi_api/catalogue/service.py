@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -22,6 +22,8 @@ from kpi_api.catalogue.models import (
     WorkField,
 )
 from kpi_api.catalogue.schemas import (
+    DEFAULT_COUNT_MAX,
+    DEFAULT_DECIMALS,
     CodeListItemRead,
     CodeListRead,
     Deprecation,
@@ -44,6 +46,7 @@ from kpi_api.catalogue.schemas import (
     ReleaseMember,
     ReleasePage,
     ReleaseRead,
+    ValueType,
     WorkFieldRead,
 )
 from kpi_api.db import utcnow
@@ -69,8 +72,11 @@ def deprecation_of(kpi: Kpi) -> Deprecation | None:
 
 
 def to_read(v: KpiVersion) -> KpiRead:
+    # A read shows the effective precision and limit, not NULL for "the default".
+    definition = dict(KpiDefinition.from_version(v))
+    definition.update(decimals=published_decimals(v), count_max=effective_count_max(v))
     return KpiRead.model_construct(
-        **dict(KpiDefinition.from_version(v)),
+        **definition,
         code=v.kpi_code,
         layer=Layer(v.kpi.layer),
         life_domain=v.kpi.life_domain_code,
@@ -576,9 +582,56 @@ def kpi_sets(session: Session, *, work_field: str | None = None) -> list[KpiSetR
 # --- what other domains need to enforce definitions -----------------------------------------
 
 
+class _Limits(Protocol):
+    """What the effective precision and limits are read from: a KpiVersion or a KpiSpec."""
+
+    @property
+    def value_type(self) -> str: ...
+    @property
+    def decimals(self) -> int | None: ...
+    @property
+    def count_max(self) -> int | None: ...
+    @property
+    def range_max(self) -> float | None: ...
+
+
+def published_decimals(version: _Limits) -> int:
+    """Decimals the published figure of this KPI version is rounded to (0..6): of the
+    percentage, the mean (score, days) or the euro amount; the declared value, else the value
+    type's default (count 0, amount_eur 2, percentage 1, score 2, duration_days 1)."""
+    if version.decimals is not None:
+        return version.decimals
+    return DEFAULT_DECIMALS[ValueType(version.value_type)]
+
+
+def effective_count_max(version: _Limits) -> int:
+    """The largest count one measurement may carry (a count KPI's value, a percentage's
+    numerator and denominator, a mean's n): the declared value, else 10,000,000."""
+    return version.count_max if version.count_max is not None else DEFAULT_COUNT_MAX
+
+
+def effective_value_max(version: _Limits) -> float:
+    """The largest value (or mean) one measurement may carry, always finite.
+
+    Counts: ``range.max`` capped by the count limit; percentages, scores: ``range.max``;
+    amounts (euros) and durations (days): ``range.max``, which every definition must set now.
+    A version published before that rule that lacks it is bounded by its count limit.
+    """
+    count_max = effective_count_max(version)
+    if version.range_max is None:
+        return 100.0 if version.value_type == ValueType.percentage else float(count_max)
+    if version.value_type == ValueType.count:
+        return min(version.range_max, count_max)
+    return version.range_max
+
+
 @dataclass(frozen=True)
 class KpiSpec:
-    """The parts of one KPI version that submissions and aggregates enforce."""
+    """The parts of one KPI version that submissions and aggregates enforce.
+
+    ``decimals`` and ``count_max`` are as stored (None: the default); read them through
+    ``published_decimals``, ``effective_count_max`` and ``effective_value_max``.
+    """
 
     code: str
     version: int
@@ -592,6 +645,8 @@ class KpiSpec:
     range_max: float | None
     deprecated_from: date | None
     successor: str | None
+    decimals: int | None = None
+    count_max: int | None = None
 
 
 @dataclass(frozen=True)
@@ -623,6 +678,8 @@ def kpi_specs(session: Session, codes: Sequence[str]) -> dict[str, dict[int, Kpi
             range_max=v.range_max,
             deprecated_from=v.kpi.deprecated_from,
             successor=v.kpi.successor_code,
+            decimals=v.decimals,
+            count_max=v.count_max,
         )
     return out
 

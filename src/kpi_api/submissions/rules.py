@@ -261,6 +261,21 @@ _RULES = [
         "{value} ligt buiten het geldige bereik {low} .. {high}.",
     ),
     Rule(
+        "value_too_large",
+        "row",
+        "value",
+        "{field} cannot exceed {limit}, the largest count KPI {kpi!r} allows per measurement.",
+        "{field} kan niet groter zijn dan {limit}, het grootste aantal dat KPI {kpi!r} per meting "
+        "toestaat.",
+    ),
+    Rule(
+        "value_too_precise",
+        "row",
+        "value",
+        "{field} has more than {decimals} decimals; send an amount exact to the cent.",
+        "{field} heeft meer dan {decimals} decimalen; stuur een bedrag exact op de cent.",
+    ),
+    Rule(
         "numerator_exceeds_denominator",
         "row",
         "numerator",
@@ -285,8 +300,9 @@ _RULES = [
         "n_too_large",
         "row",
         "n",
-        "n cannot exceed {limit}.",
-        "n kan niet groter zijn dan {limit}.",
+        "n cannot exceed {limit}, the largest count KPI {kpi!r} allows per measurement.",
+        "n kan niet groter zijn dan {limit}, het grootste aantal dat KPI {kpi!r} per meting "
+        "toestaat.",
     ),
     Rule(
         "negative_count",

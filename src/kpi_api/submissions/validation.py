@@ -14,7 +14,12 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from kpi_api.catalogue.service import CodeListSpec, KpiSpec
+from kpi_api.catalogue.service import (
+    CodeListSpec,
+    KpiSpec,
+    effective_count_max,
+    effective_value_max,
+)
 from kpi_api.errors import Forbidden
 from kpi_api.periods import FINENESS, Period, parse_period
 from kpi_api.reference.service import MunicipalityInfo
@@ -24,6 +29,7 @@ from kpi_api.submissions.rules import RULES
 from kpi_api.submissions.schemas import MeasurementIn, RowError
 
 MAX_N = 1_000_000_000  # observations behind one mean; the column is a 32-bit integer
+_AMOUNT_DECIMALS = 2  # amounts are exact to the cent
 _VALUE_FIELDS = ("value", "numerator", "denominator", "mean", "n")
 _EXPECTED = {
     "sum": ("value",),
@@ -299,12 +305,21 @@ def _whole(x: float) -> bool:
     return math.isfinite(x) and x == int(x)
 
 
+def _shown(x: float) -> float | int:
+    """A number as a message shows it: whole numbers without ``.0``, others to 4 decimals."""
+    return int(x) if _whole(x) else round(x, 4)
+
+
 #: What ``_value`` answers for a row that breaks a value rule (a withdrawal's value is None).
 _INVALID = object()
 
 
 def _value(m: MeasurementIn, spec: KpiSpec, row: _Row) -> float | object | None:
-    """The value to store (None for a withdrawal), or ``_INVALID`` after reporting why not."""
+    """The value to store (None for a withdrawal), or ``_INVALID`` after reporting why not.
+
+    Every number is bounded (``count_max`` for counts, numerators, denominators and n; the
+    range for values and means), so no accepted input can overflow an aggregate.
+    """
     given = {f for f in _VALUE_FIELDS if getattr(m, f) is not None}
     if m.withdraw:
         if given:
@@ -315,15 +330,18 @@ def _value(m: MeasurementIn, spec: KpiSpec, row: _Row) -> float | object | None:
     if given != set(expected):
         row.fail("value_form", "value", value_type=spec.value_type, expected=" and ".join(expected))
         return _INVALID
-    low = spec.range_min if spec.range_min is not None else -math.inf
-    high = spec.range_max if spec.range_max is not None else math.inf
+    count_max = effective_count_max(spec)
     ok = True
     if spec.aggregation == "sum":
         assert m.value is not None
-        if spec.value_type == "count" and not _whole(m.value):
-            row.fail("value_not_integer", "value", field="value")
-            return _INVALID
         value = m.value
+        if spec.value_type == "count":
+            if not _whole(value):
+                row.fail("value_not_integer", "value", field="value")
+                return _INVALID
+            if value > count_max:
+                row.fail("value_too_large", "value", field="value", limit=count_max, kpi=spec.code)
+                return _INVALID
     elif spec.aggregation == "ratio_of_sums":
         num, den = m.numerator, m.denominator
         assert num is not None and den is not None
@@ -333,6 +351,9 @@ def _value(m: MeasurementIn, spec: KpiSpec, row: _Row) -> float | object | None:
                 ok = False
             elif x < 0:
                 row.fail("negative_count", name, field=name)
+                ok = False
+            elif x > count_max:
+                row.fail("value_too_large", name, field=name, limit=count_max, kpi=spec.code)
                 ok = False
         if not ok:
             return _INVALID
@@ -348,13 +369,27 @@ def _value(m: MeasurementIn, spec: KpiSpec, row: _Row) -> float | object | None:
         if not _whole(m.n) or m.n < 1:
             row.fail("n_not_positive")
             return _INVALID
-        if m.n > MAX_N:
-            row.fail("n_too_large", limit=MAX_N)
+        limit = min(MAX_N, count_max)
+        if m.n > limit:
+            row.fail("n_too_large", limit=limit, kpi=spec.code)
             return _INVALID
         value = m.mean
+    field_name = "mean" if spec.aggregation == "weighted_mean" else "value"
+    # Amounts are exact to the cent, never rounded here: a value with more decimals is refused.
+    # round() is correctly rounded, so it keeps exactly the floats written with <= 2 decimals.
+    if spec.value_type == "amount_eur" and round(value, _AMOUNT_DECIMALS) != value:
+        row.fail("value_too_precise", field_name, field=field_name, decimals=_AMOUNT_DECIMALS)
+        return _INVALID
+    low = spec.range_min if spec.range_min is not None else -math.inf
+    high = effective_value_max(spec)
     if not low <= value <= high:
-        field_name = "mean" if spec.aggregation == "weighted_mean" else "value"
-        row.fail("value_out_of_range", field_name, value=round(value, 4), low=low, high=high)
+        row.fail(
+            "value_out_of_range",
+            field_name,
+            value=_shown(value),
+            low=_shown(low),
+            high=_shown(high),
+        )
         return _INVALID
     return value
 
