@@ -108,7 +108,7 @@ def call(client, method: str, path: str, op: dict, headers: dict[str, str], **va
     defaults = {
         "kpi": "ACT-01",
         "version": 1,
-        "release_id": "2024.12",
+        "release_id": "2026.11",
         "organisation": "ORG-A",
         "vendor_id": str(uuid.uuid4()),
         "key_id": str(uuid.uuid4()),
@@ -327,9 +327,15 @@ def test_sequential_measurement_ids_reveal_nothing(client, world, data):
     assert sorted(found) == sorted(data.a_series)
 
 
-def test_vendor_aggregates_include_only_its_own_organisations(client, app, world, analyst, data):
+def test_vendor_aggregates_include_only_its_own_organisations(
+    client, app, world, publisher, data
+):
     app.state.settings = app.state.settings.model_copy(
-        update={"aggregate_min_organisations": 1, "aggregate_min_people": 0}
+        update={
+            "aggregate_min_organisations": 1,
+            "aggregate_min_people": 0,
+            "aggregate_dominance": 1.0,
+        }
     )
 
     def aggregate(headers, **params):
@@ -339,7 +345,7 @@ def test_vendor_aggregates_include_only_its_own_organisations(client, app, world
         assert response.status_code == 200, response.text
         return response.json()
 
-    everyone = aggregate(analyst)["cells"]
+    everyone = aggregate(publisher)["cells"]
     assert [(c["value"], c["organisations"]) for c in everyone] == [(70, 2)]
     for party, value, foreign in ((world.a, 40, "B-secret"), (world.b, 30, "A's own")):
         for params in (

@@ -11,22 +11,16 @@ import itertools
 import math
 import random
 from datetime import date, timedelta
+from decimal import Decimal
+from fractions import Fraction
 from functools import reduce
 
 import pytest
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
-from kpi_api.aggregates.maths import (
-    RATIO,
-    SUM,
-    WEIGHTED,
-    Cell,
-    Sums,
-    figure,
-    suppress_primary,
-    suppress_secondary,
-)
+from kpi_api.aggregates import linked
+from kpi_api.aggregates.maths import RATIO, SUM, WEIGHTED, figure
 from kpi_api.errors import KpiApiError
 from kpi_api.periods import parse_period, periods_within
 from kpi_api.submissions.rules import RULES
@@ -45,39 +39,39 @@ world = registry_fixtures.world  # two vendors, each with its own organisation
 FAST = settings(max_examples=100, deadline=None, derandomize=True, database=None)
 
 
-def _total(parts):
-    return reduce(Sums.add, parts, Sums())
-
-
 # --- aggregation maths -------------------------------------------------------------------------
 
 
 @st.composite
-def integral_sums(draw):
+def integral_parts(draw):
     """One measurement as the additive parts it contributes, all whole numbers (counts)."""
     denominator = draw(st.integers(1, 10**6))
     n = draw(st.integers(1, 10**5))
-    return Sums(
-        value=float(draw(st.integers(0, 10**9))),
-        numerator=float(draw(st.integers(0, denominator))),
-        denominator=float(denominator),
-        weighted=float(draw(st.integers(0, 10)) * n),
-        n=float(n),
+    return (
+        draw(st.integers(0, 10**9)),
+        draw(st.integers(0, denominator)),
+        denominator,
+        draw(st.integers(0, 10)) * n,
+        n,
     )
 
 
 @st.composite
-def fractional_sums(draw):
-    """A measurement with fractional amounts and means (euros, scores, durations)."""
-    finite = st.floats(-1e7, 1e7, allow_nan=False, allow_infinity=False)
-    mean = draw(st.floats(0, 3650, allow_nan=False, allow_infinity=False))
+def fractional_parts(draw):
+    """A measurement with amounts in cents and means with two decimals (euros, scores)."""
+    cents = draw(st.integers(-(10**9), 10**9))
+    mean = Decimal(draw(st.integers(0, 365_000))).scaleb(-2)
     n = draw(st.integers(1, 10**5))
-    return Sums(value=draw(finite), weighted=mean * n, n=float(n))
+    return (Decimal(cents).scaleb(-2), 0, 0, mean * n, n)
+
+
+def _total(parts):
+    return reduce(linked.add, parts, linked.ZERO)
 
 
 def _partition(draw, items):
     labels = draw(st.lists(st.integers(0, 4), min_size=len(items), max_size=len(items)))
-    parts: dict[int, list[Sums]] = {}
+    parts: dict[int, list] = {}
     for label, item in zip(labels, items, strict=True):
         parts.setdefault(label, []).append(item)
     order = draw(st.permutations(sorted(parts)))
@@ -85,170 +79,55 @@ def _partition(draw, items):
 
 
 @FAST
-@given(data=st.data(), items=st.lists(integral_sums(), min_size=1, max_size=30))
-def test_combining_parts_equals_the_whole_exactly_for_counts(data, items):
-    """Counts, numerators, denominators and n are whole numbers: any partition of the
-    measurements (organisations, municipalities, months ...) combined part by part gives
-    exactly the figure computed over all of them, for every aggregation, and that figure is
-    the definition's, computed here from the plain numbers."""
+@given(
+    data=st.data(),
+    items=st.lists(integral_parts() | fractional_parts(), min_size=1, max_size=30),
+    decimals=st.integers(0, 4),
+)
+def test_combining_parts_equals_the_whole_exactly(data, items, decimals):
+    """Any partition of the measurements (organisations, municipalities, months ...) combined
+    part by part gives exactly the figure over all of them, for every aggregation: no binary
+    float is ever summed, so the order cannot matter."""
     parts = _partition(data.draw, items)
     combined = _total([_total(p) for p in parts])
     whole = _total(items)
+    assert combined == whole
     for aggregation in (SUM, RATIO, WEIGHTED):
-        assert figure(aggregation, combined) == figure(aggregation, whole)
-
-    def total(name):
-        return sum(int(getattr(s, name)) for s in items)  # exact integer arithmetic
-
-    assert figure(SUM, combined) == total("value")
-    assert figure(RATIO, combined) == 100.0 * total("numerator") / total("denominator")
-    assert figure(WEIGHTED, combined) == total("weighted") / total("n")
+        assert figure(aggregation, combined, decimals) == figure(aggregation, whole, decimals)
+    exact = Fraction(sum((Fraction(str(x[0])) for x in items), Fraction(0)))
+    assert Fraction(str(figure(SUM, whole, 2))) == round_half_away(exact, 2)
 
 
-@FAST
-@given(data=st.data(), items=st.lists(fractional_sums(), min_size=1, max_size=30))
-def test_combining_parts_equals_the_whole_for_amounts_and_means(data, items):
-    """With fractional amounts and means only float rounding separates the two orders."""
-    parts = _partition(data.draw, items)
-    combined = _total([_total(p) for p in parts])
-    whole = _total(items)
-    scale = sum(abs(s.value) for s in items)
-    assert figure(SUM, combined) == pytest.approx(figure(SUM, whole), rel=1e-9, abs=1e-9 * scale)
-    assert figure(WEIGHTED, combined) == pytest.approx(figure(WEIGHTED, whole), rel=1e-9)
-    reference = math.fsum(s.value for s in items)
-    assert figure(SUM, combined) == pytest.approx(reference, rel=1e-9, abs=1e-9 * scale)
-    weighted = math.fsum(s.weighted for s in items) / math.fsum(s.n for s in items)
-    assert figure(WEIGHTED, combined) == pytest.approx(weighted, rel=1e-9)
+def round_half_away(x: Fraction, decimals: int) -> Fraction:
+    scaled = abs(x) * 10**decimals
+    whole = math.floor(scaled + Fraction(1, 2))
+    return Fraction(whole if x >= 0 else -whole, 10**decimals)
 
 
 @FAST
-@given(items=st.lists(integral_sums(), min_size=1, max_size=30))
-def test_ratio_of_sums_is_a_percentage(items):
-    """0 <= numerator <= denominator per measurement keeps the figure within [0, 100]."""
-    value = figure(RATIO, _total(items))
-    assert value is not None and 0.0 <= value <= 100.0
+@given(items=st.lists(integral_parts(), min_size=1, max_size=30), decimals=st.integers(0, 3))
+def test_ratio_of_sums_is_a_rounded_percentage(items, decimals):
+    """0 <= numerator <= denominator keeps the figure within [0, 100]; it is the exact ratio
+    rounded half away from zero to the KPI's decimals."""
+    total = _total(items)
+    value = figure(RATIO, total, decimals)
+    assert value is not None and 0 <= value <= 100
+    assert Fraction(str(value)) == round_half_away(Fraction(100 * total[1], total[2]), decimals)
 
 
 @FAST
 @given(
     items=st.lists(
-        st.tuples(st.floats(0, 3650, allow_nan=False, allow_infinity=False), st.integers(1, 10**6)),
-        min_size=1,
-        max_size=30,
-    )
+        st.tuples(st.integers(0, 365_000), st.integers(1, 10**6)), min_size=1, max_size=30
+    ),
 )
 def test_weighted_mean_lies_between_the_means(items):
-    """The n-weighted mean of means lies between the smallest and the largest mean.
-
-    Float rounding may put it a few units in the last place outside (e.g. three cells of
-    mean 0.1 give 0.30000000000000004 / 3); the tolerance allows exactly that, nothing more.
-    """
-    sums = _total([Sums(weighted=mean * n, n=float(n)) for mean, n in items])
-    value = figure(WEIGHTED, sums)
+    """The n-weighted mean of means lies between the smallest and the largest mean, exactly
+    (three cells of mean 0.1 give 0.1, not 0.30000000000000004 / 3)."""
+    parts = [(0, 0, 0, Decimal(m).scaleb(-2) * n, n) for m, n in items]
+    value = figure(WEIGHTED, _total(parts), 2)
     low, high = min(m for m, _ in items), max(m for m, _ in items)
-    eps = 1e-12 * max(1.0, abs(high))
-    assert low - eps <= value <= high + eps
-    if low == high and float(low).is_integer():
-        assert value == low  # whole means with whole n: exact
-
-
-# --- suppression -------------------------------------------------------------------------------
-
-PARENT = {"A1": "P1", "A2": "P1", "A3": "P1", "B1": "P2", "B2": "P2", "C1": "P3"}
-
-
-@st.composite
-def cell_sets(draw):
-    keys = draw(
-        st.lists(
-            st.tuples(
-                st.sampled_from(sorted(PARENT)),
-                st.sampled_from(["2024", "2025"]),
-                st.sampled_from([None, "12-17", "18-26", "27-64"]),
-            ),
-            unique=True,
-            max_size=40,
-        )
-    )
-    national = draw(st.booleans()) and draw(st.booleans())  # a quarter: no parent areas
-    return [
-        Cell(
-            area=area,
-            parent=None if national else PARENT[area],
-            period=period,
-            code=code,
-            sums=Sums(),
-            organisations=draw(st.integers(1, 5)),
-            municipalities=1,
-            people=draw(st.none() | st.integers(0, 40).map(float)),
-        )
-        for area, period, code in keys
-    ]
-
-
-def summing_groups(cells):
-    """Sets of cells that add up to a published figure: areas of one parent (per period and
-    code), and the codes of a breakdown within one area and period."""
-    groups: dict[tuple, list[Cell]] = {}
-    for c in cells:
-        if c.parent is not None:
-            groups.setdefault(("geo", c.parent, c.period, c.code), []).append(c)
-        if c.code is not None:
-            groups.setdefault(("codes", c.area, c.period), []).append(c)
-    return [g for g in groups.values() if len(g) > 1]
-
-
-def _primary(cell, min_organisations, min_people):
-    if cell.organisations < min_organisations:
-        return "too_few_organisations"
-    if cell.people is not None and cell.people < min_people:
-        return "small_count"
-    return None
-
-
-def _suppress(cells, min_organisations, min_people):
-    suppress_primary(cells, min_organisations=min_organisations, min_people=min_people)
-    suppress_secondary(cells)
-
-
-THRESHOLDS = {"min_organisations": st.integers(1, 3), "min_people": st.integers(0, 15)}
-
-
-@settings(max_examples=150, deadline=None, derandomize=True, database=None)
-@given(cells=cell_sets(), **THRESHOLDS)
-def test_no_summing_group_hides_exactly_one_cell(cells, min_organisations, min_people):
-    """Total minus the visible siblings must never give a hidden cell away."""
-    _suppress(cells, min_organisations, min_people)
-    for group in summing_groups(cells):
-        hidden = [c for c in group if c.suppressed]
-        assert len(hidden) != 1, [(c.area, c.period, c.code, c.reason) for c in group]
-
-
-@settings(max_examples=150, deadline=None, derandomize=True, database=None)
-@given(cells=cell_sets(), **THRESHOLDS)
-def test_suppression_keeps_primary_cells_and_hides_only_for_a_reason(
-    cells, min_organisations, min_people
-):
-    """Every primary cell stays hidden with its primary reason; a secondary cell is never
-    one that would have been primary; a shown cell passes both thresholds."""
-    _suppress(cells, min_organisations, min_people)
-    for c in cells:
-        primary = _primary(c, min_organisations, min_people)
-        if primary is not None:
-            assert (c.suppressed, c.reason) == (True, primary)
-        elif c.suppressed:
-            assert c.reason == "secondary"
-        else:
-            assert c.reason is None
-
-
-@settings(max_examples=150, deadline=None, derandomize=True, database=None)
-@given(cells=cell_sets(), **THRESHOLDS)
-def test_suppression_is_idempotent(cells, min_organisations, min_people):
-    _suppress(cells, min_organisations, min_people)
-    once = [(c.suppressed, c.reason) for c in cells]
-    _suppress(cells, min_organisations, min_people)
-    assert [(c.suppressed, c.reason) for c in cells] == once
+    assert Decimal(low).scaleb(-2) <= value <= Decimal(high).scaleb(-2)
 
 
 # --- the row validator -------------------------------------------------------------------------
@@ -413,13 +292,15 @@ def test_validate_row_never_raises_and_reports_consistently(raw, index, ctx):
 
 
 COUNT_SPECS = {
-    # The canonical ACT-01 (0 .. unbounded) and a count with both bounds.
+    # The canonical ACT-01 (0 .. count_max, 10,000,000 by default), a count with both bounds
+    # and one whose count_max lies below its range.max.
     "ACT-01": SPECS["ACT-01"][1],
     "CNT-R": dataclasses.replace(SPECS["ACT-01"][1], code="CNT-R", range_min=5.0, range_max=500.0),
+    "CNT-C": dataclasses.replace(SPECS["ACT-01"][1], code="CNT-C", count_max=300, range_max=500.0),
 }
 COUNT_CTX = make_ctx(
-    specs=SPECS | {"CNT-R": {1: COUNT_SPECS["CNT-R"]}},
-    current_release=("2024.12", dict(MEMBERS) | {"CNT-R": 1}),
+    specs=SPECS | {c: {1: COUNT_SPECS[c]} for c in ("CNT-R", "CNT-C")},
+    current_release=("2026.11", dict(MEMBERS) | {"CNT-R": 1, "CNT-C": 1}),
 )
 
 
@@ -429,15 +310,21 @@ COUNT_CTX = make_ctx(
     value=st.one_of(
         st.integers(-1000, 1000),
         st.integers(-(10**18), 10**18),
+        st.integers(9_999_990, 10_000_010),
         st.floats(-1e3, 1e3, allow_nan=False),
         st.floats(allow_nan=False, allow_infinity=False),
-        st.sampled_from([-0.0, 0.5, 4.999999, 5.0, 500.0, 500.0000001, 2**53 + 1.0]),
+        st.sampled_from(
+            [-0.0, 0.5, 4.999999, 5.0, 300.0, 301.0, 500.0, 500.0000001, 2**53 + 1.0, 1e308]
+        ),
     ),
 )
 def test_a_count_is_accepted_iff_whole_and_within_range(kpi, value):
     spec = COUNT_SPECS[kpi]
     low = spec.range_min
-    high = spec.range_max if spec.range_max is not None else math.inf
+    high = min(
+        spec.range_max if spec.range_max is not None else math.inf,
+        spec.count_max if spec.count_max is not None else 10_000_000,
+    )
     x = float(value)
     expected = x == int(x) and low <= x <= high
     valid, errors = validate_row(0, row(kpi=kpi, value=value), COUNT_CTX)
@@ -446,7 +333,29 @@ def test_a_count_is_accepted_iff_whole_and_within_range(kpi, value):
         assert valid.value == x
     else:
         codes = {e.code for e in errors}
-        assert codes <= {"value_not_integer", "value_out_of_range"}, codes
+        assert codes <= {"value_not_integer", "value_out_of_range", "value_too_large"}, codes
+
+
+@settings(max_examples=600, deadline=None, derandomize=True, database=None)
+@given(
+    value=st.one_of(
+        st.integers(-(10**12), 10**12).map(lambda cents: cents / 100),
+        st.decimals(-2, 2_000_000, places=3).map(float),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.sampled_from([0.1, 0.2, 0.1 + 0.2, 0.005, 1_000_000.0, 1_000_000.01, 1e308]),
+    )
+)
+def test_an_amount_is_accepted_iff_within_range_and_exact_to_the_cent(value):
+    """EUR-MAX: 0 .. 1,000,000 euros, cents only: never rounded, never unbounded."""
+    # The shortest text that reads back as this float has at most 2 decimals.
+    exact = Decimal(repr(value)).as_tuple().exponent >= -2
+    expected = exact and 0 <= value <= 1_000_000
+    valid, errors = validate_row(0, row(kpi="EUR-MAX", value=value), COUNT_CTX)
+    assert (valid is not None) == expected, (value, [e.code for e in errors])
+    if valid is not None:
+        assert valid.value == value
+    else:
+        assert {e.code for e in errors} <= {"value_too_precise", "value_out_of_range"}
 
 
 DIMENSIONS = st.dictionaries(
@@ -557,7 +466,7 @@ def test_a_year_is_twelve_contiguous_months_and_four_quarters(year):
         assert (inside[0].start, inside[-1].end) == (quarter.start, quarter.end)
 
 
-def test_the_last_representable_periods_are_never_a_crash(client, world, analyst):
+def test_the_last_representable_periods_are_never_a_crash(client, world, analyst, publisher):
     """9999-12 and 9999-Q4 end on 31 December 9999, the last day a date can hold; year 0000
     has no first day. Every entry point answers them without a 500. (Ranges in 9999 used to
     answer 500, when month ends were built from the first day of the next month.)"""
@@ -572,9 +481,10 @@ def test_the_last_representable_periods_are_never_a_crash(client, world, analyst
         {"period": "9999-12"},
         {"period": "9999-Q4"},
     ):
-        response = client.get("/v1/aggregates/ACT-01", params=params, headers=analyst)
-        assert response.status_code == 200, (params, response.text)
-        assert response.json()["cells"] == []
+        for headers in (analyst, publisher):
+            response = client.get("/v1/aggregates/ACT-01", params=params, headers=headers)
+            assert response.status_code == 200, (params, response.text)
+            assert response.json()["cells"] == []
     zero = client.get("/v1/aggregates/ACT-01", params={"period": "0000"}, headers=analyst)
     assert zero.status_code == 422, zero.text
     lock = client.post("/v1/period-locks", json={"period": "0000"}, headers=world.publisher)

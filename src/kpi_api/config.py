@@ -27,10 +27,17 @@ class Settings(BaseSettings):
     aggregate_min_people: int = Field(
         default=10, ge=0, description="Suppress cells resting on fewer people."
     )
+    aggregate_dominance: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="Suppress cells where one organisation gives more than this share "
+        "(of the value, the denominator or n); 1 turns the rule off.",
+    )
     aggregate_cache_rows: int = Field(
         default=200_000,
         ge=0,
-        description="Aggregate figures kept per process, per period, until their data change "
+        description="Cells of linked tables kept per process until their data change "
         "(0: no cache).",
     )
     rate_limit_per_minute: int = Field(

@@ -10,13 +10,14 @@ from sqlalchemy import Engine
 
 from kpi_api import __version__, health
 from kpi_api.aggregates import routes as aggregate_routes
-from kpi_api.aggregates.cache import FigureCache
+from kpi_api.aggregates.cache import TableCache
 from kpi_api.catalogue import routes as catalogue_routes
 from kpi_api.config import Settings, get_settings
 from kpi_api.db import make_engine, make_sessionmaker
 from kpi_api.errors import Problem, install_handlers, problem_responses
 from kpi_api.limits import BodySizeLimit
 from kpi_api.observability import RequestLog
+from kpi_api.publication import routes as publication_routes
 from kpi_api.ratelimit import RateLimiter
 from kpi_api.reference import routes as reference_routes
 from kpi_api.registry import routes as registry_routes
@@ -60,7 +61,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.sessionmaker = make_sessionmaker(engine)
     install_handlers(app)
     app.state.figure_cache = (
-        FigureCache(settings.aggregate_cache_rows) if settings.aggregate_cache_rows else None
+        TableCache(settings.aggregate_cache_rows) if settings.aggregate_cache_rows else None
     )
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(registry_routes.router)
     app.include_router(submission_routes.router)
     app.include_router(aggregate_routes.router)
+    app.include_router(publication_routes.router)
     _register_problem_schema(app)
     return app
 

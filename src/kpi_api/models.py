@@ -16,6 +16,12 @@ from kpi_api.catalogue.models import (
     ReleaseKpi,
     WorkField,
 )
+from kpi_api.publication.models import (
+    FigureRelease,
+    FigureReleaseKpi,
+    ReleasedContribution,
+    ReleasedFigure,
+)
 from kpi_api.reference.models import Municipality, MunicipalitySuccession, Province
 from kpi_api.registry.models import (
     Organisation,
@@ -30,6 +36,8 @@ __all__ = [
     "ApiKey",
     "CodeList",
     "CodeListItem",
+    "FigureRelease",
+    "FigureReleaseKpi",
     "Kpi",
     "KpiSet",
     "KpiSetMember",
@@ -46,6 +54,8 @@ __all__ = [
     "Province",
     "Release",
     "ReleaseKpi",
+    "ReleasedContribution",
+    "ReleasedFigure",
     "Submission",
     "Vendor",
     "VendorOrganisation",

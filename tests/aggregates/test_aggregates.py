@@ -32,6 +32,28 @@ def parties(db, world):
     return {"ORG-A": world.a, "ORG-B": world.b, **extra}
 
 
+@pytest.fixture
+def same_vendor(db, world, parties):
+    """ORG-A and ORG-B served by one vendor (A's): no vendor can subtract its own part from
+    their cells to find the other's (see test_disclosure for that rule)."""
+    registry.authorise(db, vendor_id=world.a.vendor_id, code="ORG-B", grant=True)
+    registry.authorise(db, vendor_id=world.b.vendor_id, code="ORG-B", grant=False)
+    db.commit()
+    parties["ORG-B"] = Party(world.a.vendor_id, "ORG-B", world.a.headers)
+    return parties
+
+
+def show_all(app):
+    """No thresholds: every cell shown, so values can be compared."""
+    app.state.settings = app.state.settings.model_copy(
+        update={
+            "aggregate_min_organisations": 1,
+            "aggregate_min_people": 0,
+            "aggregate_dominance": 1.0,
+        }
+    )
+
+
 def put(client, parties, org, rows):
     response = submit(client, parties[org], [dict(r, organisation=org) for r in rows])
     assert response.status_code == 201, response.text
@@ -48,17 +70,17 @@ def cells(body):
     return {(c["area"], c["period"], c["dimension_code"]): c for c in body["cells"]}
 
 
-def test_suppression_and_secondary_suppression(client, parties, analyst):
+def test_suppression_and_secondary_suppression(client, parties, publisher):
     put(client, parties, "ORG-A", [row(municipality="GM0363", period="2025-Q1", value=40)])
     put(client, parties, "ORG-B", [row(municipality="GM0363", period="2025-Q1", value=30)])
     put(client, parties, "ORG-C", [row(municipality="GM0392", period="2025-Q1", value=25)])
     put(client, parties, "ORG-D", [row(municipality="GM0014", period="2025-Q1", value=50)])
 
-    national = cells(get(client, analyst, period="2025-Q1"))
+    national = cells(get(client, publisher, period="2025-Q1"))
     assert national[("NL01", "2025-Q1", None)]["value"] == 145
     assert national[("NL01", "2025-Q1", None)]["organisations"] == 4
 
-    provinces = cells(get(client, analyst, level="province", period="2025-Q1"))
+    provinces = cells(get(client, publisher, level="province", period="2025-Q1"))
     nh, gr = provinces[("PV27", "2025-Q1", None)], provinces[("PV20", "2025-Q1", None)]
     assert nh["organisations"] == 3
     # Groningen rests on one organisation: suppressed. Noord-Holland is then the only other
@@ -70,25 +92,28 @@ def test_suppression_and_secondary_suppression(client, parties, analyst):
     )
     assert (nh["value"], nh["suppressed"], nh["suppression_reason"]) == (None, True, "secondary")
 
-    towns = cells(get(client, analyst, level="municipality", period="2025-Q1", area="PV27"))
+    towns = cells(get(client, publisher, level="municipality", period="2025-Q1", area="PV27"))
     ams, haarlem = towns[("GM0363", "2025-Q1", None)], towns[("GM0392", "2025-Q1", None)]
     assert haarlem["suppression_reason"] == "too_few_organisations"
-    assert ams["suppression_reason"] == "secondary" and ams["value"] is None
+    # Amsterdam rests on A and B, each with its own vendor: vendor A could subtract its own
+    # figure and find B's, so the cell is hidden as a vendor complement.
+    assert ams["suppression_reason"] == "vendor_complement" and ams["value"] is None
     assert ams["organisations"] == 2 and ams["coverage"] == 1.0
     # Asking for one municipality gives the same verdict as asking for its province.
-    alone = cells(get(client, analyst, level="municipality", period="2025-Q1", area="GM0363"))
+    alone = cells(get(client, publisher, level="municipality", period="2025-Q1", area="GM0363"))
     assert alone == {("GM0363", "2025-Q1", None): ams}
 
 
-def test_small_counts_are_suppressed(client, parties, analyst):
+def test_small_counts_are_suppressed(client, parties, publisher):
     put(client, parties, "ORG-A", [row(period="2025-Q1", value=3)])
     put(client, parties, "ORG-B", [row(period="2025-Q1", value=4)])
-    national = cells(get(client, analyst, period="2025-Q1"))[("NL01", "2025-Q1", None)]
+    national = cells(get(client, publisher, period="2025-Q1"))[("NL01", "2025-Q1", None)]
     assert (national["suppressed"], national["suppression_reason"]) == (True, "small_count")
     assert national["value"] is None
 
 
-def test_breakdown_secondary_suppression(client, parties, analyst):
+def test_breakdown_secondary_suppression(client, same_vendor, publisher):
+    parties = same_vendor
     for org in ("ORG-A", "ORG-B"):
         put(
             client,
@@ -105,20 +130,18 @@ def test_breakdown_secondary_suppression(client, parties, analyst):
                 ),
             ],
         )
-    body = get(client, analyst, period="2025-Q1", dimension="age_band")
+    body = get(client, publisher, period="2025-Q1", dimension="age_band")
     by_code = {c["dimension_code"]: c for c in body["cells"]}
     assert by_code["12-17"]["suppression_reason"] == "small_count"
     assert by_code["18-26"]["suppression_reason"] == "secondary"
     assert by_code["27-64"]["value"] == 116 and not by_code["27-64"]["suppressed"]
     # The total is a separate figure: never added to its breakdown.
-    total = get(client, analyst, period="2025-Q1")["cells"]
+    total = get(client, publisher, period="2025-Q1")["cells"]
     assert [c["value"] for c in total] == [200]
 
 
-def test_figures_on_todays_boundaries(client, parties, analyst, app):
-    app.state.settings = app.state.settings.model_copy(
-        update={"aggregate_min_organisations": 1, "aggregate_min_people": 0}
-    )
+def test_figures_on_todays_boundaries(client, parties, publisher, app):
+    show_all(app)
     put(
         client,
         parties,
@@ -129,43 +152,43 @@ def test_figures_on_todays_boundaries(client, parties, analyst, app):
         ],
     )
     put(client, parties, "ORG-A", [row(municipality="GM0363", period="2021", value=100)])
-    reported = cells(get(client, analyst, level="municipality", period="2021"))
+    reported = cells(get(client, publisher, level="municipality", period="2021"))
     assert set(reported) == {("GM0363", "2021", None), ("GM0457", "2021", None)}
-    current = get(client, analyst, level="municipality", period="2021", boundaries="current")
+    current = get(client, publisher, level="municipality", period="2021", boundaries="current")
     merged = cells(current)
     assert set(merged) == {("GM0363", "2021", None)}
     assert merged[("GM0363", "2021", None)]["value"] == 111
     assert merged[("GM0363", "2021", None)]["organisations"] == 2
     assert "GM0788" in current["unallocated"]
-    split = get(client, analyst, level="municipality", period="2020", boundaries="current")
+    split = get(client, publisher, level="municipality", period="2020", boundaries="current")
     assert split["cells"] == []
-    province = cells(get(client, analyst, level="province", period="2020", boundaries="current"))
+    province = cells(get(client, publisher, level="province", period="2020", boundaries="current"))
     assert province[("PV30", "2020", None)]["value"] == 13  # Haaren still counts in Brabant
     # Coverage on today's boundaries counts today's municipalities.
-    nat = cells(get(client, analyst, period="2021", boundaries="current"))[("NL01", "2021", None)]
+    nat = cells(get(client, publisher, period="2021", boundaries="current"))[("NL01", "2021", None)]
     assert nat["municipalities_in_area"] == 342 and nat["municipalities"] == 1
 
 
-def test_as_of_reproduces_figures_before_corrections(client, parties, analyst, app):
-    app.state.settings = app.state.settings.model_copy(update={"aggregate_min_organisations": 1})
+def test_as_of_reproduces_figures_before_corrections(client, parties, publisher, app):
+    show_all(app)
     put(client, parties, "ORG-A", [row(period="2025-Q1", value=100)])
-    first = get(client, analyst, period="2025-Q1")
+    first = get(client, publisher, period="2025-Q1")
     quoted = first["latest_change"]
     assert first["cells"][0]["value"] == 100
     put(client, parties, "ORG-A", [row(period="2025-Q1", value=120)])
     put(client, parties, "ORG-B", [row(period="2025-Q1", value=50)])
-    now = get(client, analyst, period="2025-Q1")
+    now = get(client, publisher, period="2025-Q1")
     assert now["cells"][0]["value"] == 170 and now["latest_change"] > quoted
-    then = get(client, analyst, period="2025-Q1", as_of=quoted)
+    then = get(client, publisher, period="2025-Q1", as_of=quoted)
     assert then["cells"][0]["value"] == 100 and then["latest_change"] == quoted
     assert then["as_of"] is not None
     put(client, parties, "ORG-A", [row(period="2025-Q1", value=None, withdraw=True)])
-    after = get(client, analyst, period="2025-Q1")
+    after = get(client, publisher, period="2025-Q1")
     assert after["cells"][0]["value"] == 50
-    assert get(client, analyst, period="2025-Q1", as_of=quoted)["cells"][0]["value"] == 100
+    assert get(client, publisher, period="2025-Q1", as_of=quoted)["cells"][0]["value"] == 100
 
 
-def test_csv_equals_json(client, parties, analyst):
+def test_csv_equals_json(client, parties, publisher):
     for org in ("ORG-A", "ORG-B"):
         put(
             client,
@@ -181,13 +204,13 @@ def test_csv_equals_json(client, parties, analyst):
         ("ACT-01", {"from": "2025-01", "to": "2025-03"}),
         ("IMP-FIN-01", {"period": "2025-Q1", "level": "province"}),
     ):
-        as_json = get(client, analyst, kpi=kpi, **params)
+        as_json = get(client, publisher, kpi=kpi, **params)
         response = client.get(
-            f"/v1/aggregates/{kpi}", params=params | {"format": "csv"}, headers=analyst
+            f"/v1/aggregates/{kpi}", params=params | {"format": "csv"}, headers=publisher
         )
         assert response.headers["content-type"].startswith("text/csv")
         by_accept = client.get(
-            f"/v1/aggregates/{kpi}", params=params, headers=analyst | {"Accept": "text/csv"}
+            f"/v1/aggregates/{kpi}", params=params, headers=publisher | {"Accept": "text/csv"}
         )
         assert by_accept.text == response.text
         rows = list(csv.DictReader(io.StringIO(response.text)))
@@ -201,25 +224,39 @@ def test_csv_equals_json(client, parties, analyst):
             assert float(line["coverage"]) == c["coverage"]
 
 
-def test_notes_come_with_visible_figures_only(client, parties, analyst):
+def test_notes_come_with_visible_figures_only(client, same_vendor, publisher):
+    parties = same_vendor
     put(client, parties, "ORG-A", [row(period="2025-Q1", value=60, note="Nieuwe locatie geopend")])
     put(client, parties, "ORG-B", [row(period="2025-Q1", value=40)])
-    body = get(client, analyst, period="2025-Q1", notes="true")
+    body = get(client, publisher, period="2025-Q1", notes="true")
     assert body["cells"][0]["notes"] == ["Nieuwe locatie geopend"]
-    assert get(client, analyst, period="2025-Q1")["cells"][0]["notes"] is None
-    municipal = get(client, analyst, period="2025-Q1", notes="true", level="municipality")
+    assert get(client, publisher, period="2025-Q1")["cells"][0]["notes"] is None
+    municipal = get(client, publisher, period="2025-Q1", notes="true", level="municipality")
     assert all(c["notes"] == [] for c in municipal["cells"] if c["suppressed"])
 
 
-def test_roles(client, parties, analyst, publisher):
+def test_roles(client, same_vendor, analyst, publisher):
+    parties = same_vendor
     put(client, parties, "ORG-A", [row(period="2025-Q1", value=60)])
     put(client, parties, "ORG-B", [row(period="2025-Q1", value=40)])
     assert client.get("/v1/aggregates/ACT-01", params={"period": "2025-Q1"}).status_code == 401
     assert get(client, publisher, period="2025-Q1")["cells"][0]["value"] == 100
+    # Analysts read released figures only: nothing until the publisher releases the period.
+    before = get(client, analyst, period="2025-Q1")
+    assert (before["figures"], before["cells"], before["unreleased_periods"]) == (
+        "released",
+        [],
+        ["2025-Q1"],
+    )
+    release = client.post("/v1/figure-releases", json={"period": "2025"}, headers=publisher)
+    assert release.status_code == 201, release.text
     assert get(client, analyst, period="2025-Q1")["cells"][0]["value"] == 100
-    # A vendor sees figures of its own organisations only (and suppression still applies).
-    own = get(client, parties["ORG-A"].headers, period="2025-Q1")["cells"][0]
+    # A vendor sees live figures of its own organisations only.
+    put(client, parties, "ORG-C", [row(municipality="GM0392", period="2025-Q1", value=70)])
+    own = get(client, parties["ORG-C"].headers, period="2025-Q1")["cells"][0]
     assert (own["organisations"], own["suppression_reason"]) == (1, "too_few_organisations")
+    both = get(client, parties["ORG-A"].headers, period="2025-Q1")["cells"][0]
+    assert (both["organisations"], both["value"]) == (2, 100)
 
 
 @pytest.mark.parametrize(
@@ -237,21 +274,23 @@ def test_roles(client, parties, analyst, publisher):
         ({"period": "2025", "level": "galaxy"}, "/level", "enum"),
     ],
 )
-def test_bad_parameters_are_problems(client, analyst, params, pointer, code):
-    response = client.get("/v1/aggregates/ACT-01", params=params, headers=analyst)
+def test_bad_parameters_are_problems(client, publisher, params, pointer, code):
+    response = client.get("/v1/aggregates/ACT-01", params=params, headers=publisher)
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     errors = {(e["pointer"], e["code"]) for e in response.json()["errors"]}
     assert (pointer, code) in errors
 
 
-def test_unknown_kpi_and_unavailable_period_type(client, analyst):
+def test_unknown_kpi_and_unavailable_period_type(client, publisher):
     assert (
-        client.get("/v1/aggregates/NOPE-1", params={"period": "2025"}, headers=analyst).status_code
+        client.get(
+            "/v1/aggregates/NOPE-1", params={"period": "2025"}, headers=publisher
+        ).status_code
         == 404
     )
     response = client.get(
-        "/v1/aggregates/IMP-SOC-01", params={"period": "2025-Q1"}, headers=analyst
+        "/v1/aggregates/IMP-SOC-01", params={"period": "2025-Q1"}, headers=publisher
     )
     assert response.status_code == 422
     assert response.json()["code"] == "period_type_not_available"

@@ -1,107 +1,73 @@
-"""The arithmetic of figures and suppression, without a database."""
+"""Published numbers (aggregates/maths.py) and the roll-up of one unit (aggregates/linked.py)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+from fractions import Fraction
+
 import pytest
 
-from kpi_api.aggregates.maths import (
-    Cell,
-    Sums,
-    figure,
-    people,
-    suppress_primary,
-    suppress_secondary,
+from kpi_api.aggregates import linked
+from kpi_api.aggregates.maths import RATIO, SUM, WEIGHTED, as_json_number, figure, rounded
+
+
+@pytest.mark.parametrize(
+    ("x", "decimals", "expected"),
+    [
+        (Fraction(1, 8), 2, Decimal("0.13")),  # half away from zero, not to even
+        (Fraction(-1, 8), 2, Decimal("-0.13")),
+        (Fraction(5, 2), 0, 3),
+        (Fraction(2, 3), 1, Decimal("0.7")),
+        (Fraction(100), 1, Decimal("100.0")),
+    ],
 )
+def test_rounding_is_half_away_from_zero(x, decimals, expected):
+    assert rounded(x, decimals) == expected
+    assert type(rounded(x, decimals)) is type(expected)
 
 
-def test_each_aggregation_follows_its_definition():
-    s = Sums(value=10, numerator=3, denominator=12, weighted=3 * 4.0 + 1 * 2.0, n=4)
-    assert figure("sum", s) == 10
-    assert figure("ratio_of_sums", s) == 25.0
-    assert figure("weighted_mean", s) == 14.0 / 4
-    assert figure("ratio_of_sums", Sums()) is None
-    assert figure("weighted_mean", Sums()) is None
-    with pytest.raises(ValueError):
-        figure("average", s)
+def test_figures_follow_the_aggregation_exactly():
+    amounts = linked.add((Decimal("0.1"), 0, 0, 0, 0), (Decimal("0.2"), 0, 0, 0, 0))
+    assert figure(SUM, amounts, 2) == Decimal("0.30")
+    assert as_json_number(figure(SUM, amounts, 2)) == 0.3
+    assert figure(SUM, (40, 0, 0, 0, 0), 0) == 40
+    assert figure(RATIO, (0, 1, 3, 0, 0), 1) == Decimal("33.3")
+    assert figure(RATIO, (0, 0, 0, 0, 0), 1) is None
+    assert figure(WEIGHTED, (0, 0, 0, Decimal("0.3"), 3), 2) == Decimal("0.10")
+    assert figure(WEIGHTED, linked.ZERO, 2) is None
 
 
-def test_ratio_of_sums_is_not_the_mean_of_ratios():
-    a = Sums(numerator=1, denominator=2)  # 50 %
-    b = Sums(numerator=1, denominator=98)  # ~1 %
-    assert figure("ratio_of_sums", a.add(b)) == 2.0  # not (50 + 1.02) / 2
+def test_stored_values_are_read_back_as_submitted():
+    assert linked.exact(40.0) == 40 and type(linked.exact(40.0)) is int
+    assert linked.exact(0.1) == Decimal("0.1")
+    assert linked.vals_of("weighted_mean", 3.4, None, None, 25) == (0, 0, 0, Decimal("85.0"), 25)
 
 
-def test_people_behind_a_cell():
-    s = Sums(value=7, denominator=40, n=12)
-    assert people("count", "sum", s) == 7
-    assert people("percentage", "ratio_of_sums", s) == 40
-    assert people("score", "weighted_mean", s) == 12
-    assert people("amount_eur", "sum", s) is None
+def _rollup(reported, stock=False, types=("year", "quarter", "month")):
+    parts = {p: ((v, 0, 0, 0, 0), 1, 1) for p, v in reported.items()}
+    return {p: got[0][0] for p, got in linked.rollup(parts, 2024, types, stock).items()}
 
 
-def cell(area, parent, people_, orgs=3, code=None):
-    return Cell(
-        area=area,
-        parent=parent,
-        period="2025",
-        code=code,
-        sums=Sums(value=people_),
-        organisations=orgs,
-        municipalities=1,
-        people=people_,
-    )
+def test_a_unit_covers_each_stretch_once_at_any_mix_of_period_types():
+    got = _rollup({"2024-01": 5, "2024-02": 6, "2024-Q2": 20})
+    assert got["2024"] == 31 and got["2024-Q1"] == 11 and got["2024-Q2"] == 20
+    # A period reported itself wins over its parts.
+    got = _rollup({"2024-Q1": 30, "2024-01": 7, "2024-04": 9, "2024": 100})
+    assert got["2024"] == 100 and got["2024-Q1"] == 30 and got["2024-Q2"] == 9
+    assert got["2024-01"] == 7  # the month itself is still a figure of its own
 
 
-def test_primary_suppression_reasons():
-    cells = [
-        cell("A", "P", 50, orgs=1),
-        cell("B", "P", 5),
-        cell("C", "P", 50),
-        cell("D", "P", None),
+def test_stock_takes_the_latest_part():
+    got = _rollup({"2024-Q1": 40, "2024-05": 44}, stock=True)
+    assert got["2024"] == 44 and got["2024-Q2"] == 44 and got["2024-Q1"] == 40
+
+
+def test_targets_follow_the_finest_period_type():
+    assert linked.targets(["quarter", "year"]) == ("year", "quarter")
+    assert linked.targets(["month"]) == ("year", "quarter", "month")
+    assert linked.children("2024", ("year",)) == []
+    assert linked.children("2024-Q2", ("year", "quarter", "month")) == [
+        "2024-04",
+        "2024-05",
+        "2024-06",
     ]
-    suppress_primary(cells, min_organisations=2, min_people=10)
-    assert [(c.suppressed, c.reason) for c in cells] == [
-        (True, "too_few_organisations"),
-        (True, "small_count"),
-        (False, None),
-        (False, None),
-    ]
-
-
-def test_secondary_suppression_hides_the_smallest_sibling():
-    cells = [cell("A", "P", 3), cell("B", "P", 40), cell("C", "P", 20), cell("X", "Q", 3)]
-    suppress_primary(cells, min_organisations=2, min_people=10)
-    suppress_secondary(cells)
-    by_area = {c.area: c.reason for c in cells}
-    assert by_area == {"A": "small_count", "B": None, "C": "secondary", "X": "small_count"}
-    # With two hidden cells, the published total minus the rest only gives their sum.
-    hidden = [c for c in cells if c.parent == "P" and c.suppressed]
-    assert len(hidden) == 2
-
-
-def test_secondary_suppression_in_breakdowns_and_cascades():
-    # Breakdown codes of one area sum to its total; area X also sits in parent P with Y.
-    cells = [
-        cell("X", "P", 3, code="a"),
-        cell("X", "P", 30, code="b"),
-        cell("X", "P", 60, code="c"),
-        cell("Y", "P", 30, code="a"),
-        cell("Y", "P", 80, code="b"),
-    ]
-    suppress_primary(cells, min_organisations=2, min_people=10)
-    suppress_secondary(cells)
-    hidden = {(c.area, c.code) for c in cells if c.suppressed}
-    # X/a primary; X/b secondary within X; Y/a secondary within parent P for code a
-    # (else Y/a = total(a) - X/a ... ); then Y has one hidden code -> Y/b hidden too.
-    assert ("X", "a") in hidden and len(hidden) >= 3
-    for group in ({("X", c) for c in "abc"}, {("Y", c) for c in "ab"}):
-        assert len(group & hidden) != 1
-    for code in "ab":
-        assert len({("X", code), ("Y", code)} & hidden) != 1
-
-
-def test_nothing_suppressed_leaves_cells_alone():
-    cells = [cell("A", "P", 50), cell("B", "P", 60)]
-    suppress_primary(cells, min_organisations=2, min_people=10)
-    suppress_secondary(cells)
-    assert not any(c.suppressed for c in cells)

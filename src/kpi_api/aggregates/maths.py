@@ -1,113 +1,59 @@
-"""The arithmetic of figures and of small-number suppression: plain functions, no I/O.
+"""Published numbers: exact, and rounded once, to the precision the KPI definition declares.
 
-Values combine as the KPI definition says, never as a plain average: counts and amounts sum,
-percentages are the ratio of summed numerators to summed denominators, scores and durations
-are means weighted by n.
+Counts and amounts sum exactly (integers, and ``Decimal`` for amounts: 0.1 + 0.2 euro is 0.30);
+percentages are 100 × Σ numerators / Σ denominators and means Σ (mean × n) / Σ n, computed as
+exact fractions and rounded half away from zero to the KPI's ``decimals``. No binary float is
+ever summed, so a figure never reads 0.30000000000000004 and never overflows to ``inf``.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+
+from kpi_api.aggregates.linked import Number, Vals
 
 SUM, RATIO, WEIGHTED = "sum", "ratio_of_sums", "weighted_mean"
 
 
-@dataclass
-class Sums:
-    """Additive parts of a figure: every aggregation is a function of these."""
-
-    value: float = 0.0  # sum of values (sum KPIs)
-    numerator: float = 0.0
-    denominator: float = 0.0
-    weighted: float = 0.0  # sum of mean * n
-    n: float = 0.0
-
-    def add(self, other: Sums) -> Sums:
-        return Sums(
-            self.value + other.value,
-            self.numerator + other.numerator,
-            self.denominator + other.denominator,
-            self.weighted + other.weighted,
-            self.n + other.n,
-        )
+def rounded(x: Fraction, decimals: int) -> int | Decimal:
+    """``x`` rounded half away from zero to ``decimals`` places (an int for 0 places)."""
+    scale = 10**decimals
+    scaled = abs(x) * scale
+    whole = int(scaled)  # floor, for a non-negative fraction
+    if scaled - whole >= Fraction(1, 2):
+        whole += 1
+    whole = whole if x >= 0 else -whole
+    if decimals == 0:
+        return whole
+    return Decimal(whole).scaleb(-decimals)
 
 
-def figure(aggregation: str, sums: Sums) -> float | None:
-    """The published value of a cell."""
+def _fraction(x: Number) -> Fraction:
+    return Fraction(x)
+
+
+def figure(aggregation: str, vals: Vals, decimals: int) -> int | Decimal | None:
+    """The published value of a cell from its additive parts (None: no denominator or n)."""
     if aggregation == SUM:
-        return sums.value
+        return rounded(_fraction(vals[0]), decimals)
     if aggregation == RATIO:
-        return 100.0 * sums.numerator / sums.denominator if sums.denominator else None
+        den = _fraction(vals[2])
+        return rounded(100 * _fraction(vals[1]) / den, decimals) if den else None
     if aggregation == WEIGHTED:
-        return sums.weighted / sums.n if sums.n else None
+        n = _fraction(vals[4])
+        return rounded(_fraction(vals[3]) / n, decimals) if n else None
     raise ValueError(f"unknown aggregation {aggregation!r}")
 
 
-def people(value_type: str, aggregation: str, sums: Sums) -> float | None:
-    """How many people a cell rests on, where the KPI says (None: not a count of people)."""
-    if aggregation == RATIO:
-        return sums.denominator
-    if aggregation == WEIGHTED:
-        return sums.n
-    if value_type == "count":
-        return sums.value
-    return None  # amounts in euro count no people
+def as_json_number(x: int | Decimal | None) -> int | float | None:
+    """A published number for JSON: integers as integers; a rounded decimal as the float whose
+    shortest representation is that decimal (exact for the at most 15 digits figures have)."""
+    if x is None or isinstance(x, int):
+        return x
+    return float(x)
 
 
-@dataclass
-class Cell:
-    area: str
-    parent: str | None  # the area whose published total this cell is part of
-    period: str
-    code: str | None  # dimension code of a breakdown cell; None for a total
-    sums: Sums
-    organisations: int
-    municipalities: int
-    people: float | None = None
-    suppressed: bool = False
-    reason: str | None = None
-    extra: dict[str, object] = field(default_factory=dict)
-
-
-def suppress_primary(cells: Iterable[Cell], *, min_organisations: int, min_people: float) -> None:
-    """Suppress cells built on too few organisations or too few people."""
-    for cell in cells:
-        if cell.organisations < min_organisations:
-            cell.suppressed, cell.reason = True, "too_few_organisations"
-        elif cell.people is not None and cell.people < min_people:
-            cell.suppressed, cell.reason = True, "small_count"
-
-
-def _groups(cells: list[Cell]) -> list[list[Cell]]:
-    """Sets of cells that add up to a published figure: areas within their parent area, and
-    the codes of a breakdown within their area."""
-    geographic: dict[tuple[object, ...], list[Cell]] = defaultdict(list)
-    breakdown: dict[tuple[object, ...], list[Cell]] = defaultdict(list)
-    for c in cells:
-        if c.parent is not None:
-            geographic[(c.parent, c.period, c.code)].append(c)
-        if c.code is not None:
-            breakdown[(c.area, c.period)].append(c)
-    return [g for g in (*geographic.values(), *breakdown.values()) if len(g) > 1]
-
-
-def _size(cell: Cell) -> tuple[float, int, str, str]:
-    people_ = cell.people if cell.people is not None else float("inf")
-    return (people_, cell.organisations, cell.area, cell.code or "")
-
-
-def suppress_secondary(cells: list[Cell]) -> None:
-    """Where a group of summing cells has exactly one suppressed cell, suppress its smallest
-    sibling too, so the hidden figure cannot be recovered as total minus the others."""
-    changed = True
-    while changed:
-        changed = False
-        for group in _groups(cells):
-            hidden = [c for c in group if c.suppressed]
-            shown = [c for c in group if not c.suppressed]
-            if len(hidden) == 1 and shown:
-                victim = min(shown, key=_size)
-                victim.suppressed, victim.reason = True, "secondary"
-                changed = True
+def as_text(x: int | Decimal | None) -> str:
+    """A published number for CSV, exactly as rounded ('' for none)."""
+    return "" if x is None else str(x)

@@ -1,31 +1,17 @@
-"""The aggregation query: one SQL statement per request, grouped in the database."""
+"""Queries of aggregates: the measurements behind a linked table, notes, and revisions."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Integer,
-    and_,
-    case,
-    cast,
-    distinct,
-    extract,
-    func,
-    literal,
-    or_,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import ColumnElement, and_, func, or_, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from kpi_api.aggregates import linked
 from kpi_api.aggregates.models import AggregateRevision
 from kpi_api.reference.models import Municipality
 from kpi_api.registry.models import VendorOrganisation
@@ -33,264 +19,140 @@ from kpi_api.submissions.models import MeasurementVersion
 
 V = MeasurementVersion.__table__
 M = Municipality.__table__
-_FINENESS = {"year": 0, "quarter": 1, "month": 2}
 
 
-@dataclass(frozen=True)
-class Query:
-    kpi: str
-    level: str  # national | province | municipality
-    period_type: str
-    start: date  # first day of the first target period
-    end: date  # last day of the last target period
-    source_types: tuple[str, ...]  # the target type and the finer types allowed to roll up
-    stock: bool  # time aggregation "last"
-    dimension: str | None
-    boundaries: str  # reported | current
-    province: str | None  # limit to one province (its municipalities, or itself)
-    vendor_id: str | None
-    as_of: datetime | None
+def _visible(as_of: datetime | None) -> list[ColumnElement[bool]]:
+    if as_of is None:
+        return [V.c.is_current, V.c.withdrawn.is_(False)]
+    return [
+        V.c.created_at <= as_of,
+        or_(V.c.superseded_at.is_(None), V.c.superseded_at > as_of),
+        V.c.withdrawn.is_(False),
+    ]
 
 
-@dataclass(frozen=True, slots=True)  # slots: the figure cache keeps many
-class Row:
-    area: str
-    province: str | None
-    bucket: int
-    code: str | None
-    value: float
-    numerator: float
-    denominator: float
-    weighted: float
-    n: float
-    organisations: int
-    municipalities: int
-    kpi_version_min: int
-    kpi_version_max: int
-
-
-def bucket_of(period_type: str, year: int, month: int) -> int:
-    """The integer bucket the database computes for a period start (see ``_bucket``)."""
-    if period_type == "year":
-        return year
-    if period_type == "quarter":
-        return year * 10 + (month - 1) // 3 + 1
-    return year * 100 + month
-
-
-def _bucket(period_type: str) -> ColumnElement[Any]:
-    # Integers on both backends, so (month - 1) / 3 divides as integers.
-    year = cast(extract("year", V.c.period_start), Integer)
-    month = cast(extract("month", V.c.period_start), Integer)
-    if period_type == "year":
-        return year
-    if period_type == "quarter":
-        return year * 10 + (month - 1) // 3 + 1
-    return year * 100 + month
-
-
-def _visible(q: Query) -> list[ColumnElement[bool]]:
-    if q.as_of is None:
-        alive = [V.c.is_current, V.c.withdrawn.is_(False)]
-    else:
-        alive = [
-            V.c.created_at <= q.as_of,
-            or_(V.c.superseded_at.is_(None), V.c.superseded_at > q.as_of),
-            V.c.withdrawn.is_(False),
-        ]
-    return alive
-
-
-def _scope(q: Query) -> list[ColumnElement[bool]]:
-    """A vendor sees aggregates of its own organisations only."""
-    if q.vendor_id is None:
+def _scope(vendor_id: str | None) -> list[ColumnElement[bool]]:
+    """A vendor sees figures of its own organisations only."""
+    if vendor_id is None:
         return []
     mine = select(VendorOrganisation.organisation_id).where(
-        VendorOrganisation.vendor_id == q.vendor_id
+        VendorOrganisation.vendor_id == vendor_id
     )
     return [V.c.organisation_id.in_(mine)]
 
 
-def _dimension_filter(q: Query) -> tuple[ColumnElement[bool], ColumnElement[Any]]:
-    if q.dimension is None:
-        return V.c.disaggregation_key == "", literal(None)
-    prefix = q.dimension + "="
-    # The keys "dimension=code" (one dimension only), as a range of the index: in byte order
-    # (COLLATE "C", migration 0007) exactly the keys after "dimension=" and before "dimension>"
-    # start with "dimension=" ('>' follows '='), and every code is at least one character.
-    single = and_(
-        V.c.disaggregation_key > prefix,
-        V.c.disaggregation_key < q.dimension + ">",
+def _period_code(period_type: str, start: date) -> str:
+    if period_type == "year":
+        return f"{start.year:04d}"
+    if period_type == "quarter":
+        return f"{start.year:04d}-Q{(start.month - 1) // 3 + 1}"
+    return f"{start.year:04d}-{start.month:02d}"
+
+
+def measurements(
+    session: Session,
+    *,
+    kpi: str,
+    year: int,
+    aggregation: str,
+    period_types: tuple[str, ...],
+    as_of: datetime | None = None,
+    vendor_id: str | None = None,
+) -> list[linked.Measurement]:
+    """Current (or as-of) measurements of a KPI in a year: totals and one-dimension breakdowns.
+
+    Reads the covering index of current versions (PostgreSQL: index-only); values come back
+    exactly as submitted (see ``linked.exact``).
+    """
+    stmt = select(
+        V.c.organisation_id,
+        V.c.municipality_code,
+        V.c.period_type,
+        V.c.period_start,
+        V.c.disaggregation_key,
+        V.c.value,
+        V.c.numerator,
+        V.c.denominator,
+        V.c.n,
+        V.c.kpi_version,
+    ).where(
+        V.c.kpi_code == kpi,
+        V.c.period_type.in_(period_types),
+        V.c.period_start >= date(year, 1, 1),
+        V.c.period_start <= date(year, 12, 31),
         V.c.disaggregation_key.not_like("%;%"),
+        *_visible(as_of),
+        *_scope(vendor_id),
     )
-    return single, func.substr(V.c.disaggregation_key, len(prefix) + 1)
-
-
-def _filters(q: Query, dimension_ok: ColumnElement[bool]) -> list[ColumnElement[bool]]:
-    """What selects the measurements behind a query's figures (and their notes)."""
-    out = [
-        V.c.kpi_code == q.kpi,
-        V.c.period_start >= q.start,
-        V.c.period_end <= q.end,
-        dimension_ok,
-        *_visible(q),
-        *_scope(q),
+    vals_of, code = linked.vals_of, _period_code
+    return [
+        linked.Measurement(org, muni, code(ptype, start), key, vals_of(aggregation, v, a, b, n), kv)
+        for org, muni, ptype, start, key, v, a, b, n, kv in session.execute(stmt)
     ]
-    if q.province is not None:
-        out.append(M.c.province_code == q.province)
-    if q.level == "municipality" and q.boundaries == "current":
-        out.append(M.c.current_code.is_not(None))
+
+
+def vendors_of(session: Session) -> dict[str, set[str]]:
+    """The vendors authorised for each organisation."""
+    out: dict[str, set[str]] = {}
+    stmt = select(VendorOrganisation.organisation_id, VendorOrganisation.vendor_id)
+    for org, vendor in session.execute(stmt):
+        out.setdefault(org, set()).add(vendor)
     return out
 
 
-def _needs_geography(q: Query) -> bool:
-    """Whether the query needs the municipality table (else it reads one index alone)."""
-    return q.level == "province" or q.boundaries == "current" or q.province is not None
-
-
-def _source(q: Query) -> Any:
-    return V.join(M, M.c.code == V.c.municipality_code) if _needs_geography(q) else V
-
-
-def _present_types(session: Session, q: Query, base: list[ColumnElement[bool]]) -> list[str]:
-    """The source period types that have data in the range: one index probe each."""
-    present = []
-    for period_type in q.source_types:
-        probe = (
-            select(literal(1))
-            .select_from(_source(q))
-            .where(*base, V.c.period_type == period_type)
-            .limit(1)
-        )
-        if session.execute(probe).first() is not None:
-            present.append(period_type)
-    return present
-
-
-def aggregate(session: Session, q: Query) -> list[Row]:
-    dimension_ok, code = _dimension_filter(q)
-    muni: ColumnElement[Any] = (
-        M.c.current_code if q.boundaries == "current" else V.c.municipality_code
-    )
-    province = M.c.province_code if _needs_geography(q) else literal(None)
-    area = {"national": literal("NL01"), "province": province, "municipality": muni}[q.level]
-    base = _filters(q, dimension_ok)
-    types = _present_types(session, q, base)
-    if not types:
-        return []
-    if session.get_bind().dialect.name == "postgresql":
-        # Grouping a national time series sorts ~10^5 rows: keep that sort in memory.
-        session.execute(text("SET LOCAL work_mem = '64MB'"))
-    # With one period type present there is nothing to choose between; a flow then simply
-    # sums, and so does a stock figure asked for at the period type it was reported in.
-    needs_choice = len(types) > 1 or (q.stock and types[0] != q.period_type)
-    rank = case(*((V.c.period_type == t, _FINENESS[t]) for t in types), else_=99)
-    src = (
-        select(
-            V.c.organisation_id.label("org"),
-            V.c.municipality_code.label("unit_muni"),
-            muni.label("muni"),
-            area.label("area"),
-            province.label("province"),
-            _bucket(q.period_type).label("bucket"),
-            code.label("code"),
-            V.c.period_end.label("pend"),
-            V.c.value.label("value"),
-            V.c.numerator.label("numerator"),
-            V.c.denominator.label("denominator"),
-            V.c.n.label("n"),
-            V.c.kpi_version.label("kpi_version"),
-            rank.label("rank"),
-        )
-        .select_from(_source(q))
-        .where(*base, V.c.period_type.in_(types))
-        .cte("src")
-    )
-    if needs_choice:
-        unit = [src.c.org, src.c.unit_muni, src.c.bucket, src.c.code]
-        ranked = select(
-            src,
-            # A unit (organisation in a municipality) that reported the target period itself
-            # is taken as reported; otherwise its finer periods are rolled up, never both.
-            func.min(src.c.rank).over(partition_by=unit).label("best"),
-            func.max(src.c.pend).over(partition_by=[*unit, src.c.rank]).label("last_end"),
-        ).cte("ranked")
-        keep = [ranked.c.rank == ranked.c.best]
-        if q.stock:
-            keep.append(ranked.c.pend == ranked.c.last_end)
-        r = ranked.c
+def notes(
+    session: Session,
+    *,
+    kpi: str,
+    start: date,
+    end: date,
+    dimension: str | None,
+    as_of: datetime | None,
+    vendor_id: str | None,
+    limit: int,
+) -> Sequence[Any]:
+    """Notes organisations attached to the measurements of a KPI in a range: (municipality,
+    province, today's municipality, period start, disaggregation key, note)."""
+    if dimension is None:
+        keys = V.c.disaggregation_key == ""
     else:
-        keep, r = [], src.c
-    stmt = (
-        select(
-            r.area,
-            func.min(r.province),
-            r.bucket,
-            r.code,
-            func.coalesce(func.sum(r.value), 0.0),
-            func.coalesce(func.sum(r.numerator), 0.0),
-            func.coalesce(func.sum(r.denominator), 0.0),
-            func.coalesce(func.sum(r.value * r.n), 0.0),
-            func.coalesce(func.sum(r.n), 0.0),
-            func.count(distinct(r.org)),
-            func.count(distinct(r.muni)),
-            func.min(r.kpi_version),
-            func.max(r.kpi_version),
+        keys = and_(
+            V.c.disaggregation_key > dimension + "=",
+            V.c.disaggregation_key < dimension + ">",
+            V.c.disaggregation_key.not_like("%;%"),
         )
-        .where(*keep)
-        .group_by(r.area, r.bucket, r.code)
-    )
-    return [
-        Row(
-            area=row[0],
-            province=row[1],
-            bucket=int(row[2]),
-            code=row[3],
-            value=float(row[4]),
-            numerator=float(row[5]),
-            denominator=float(row[6]),
-            weighted=float(row[7]),
-            n=float(row[8]),
-            organisations=int(row[9]),
-            municipalities=int(row[10]),
-            kpi_version_min=int(row[11]),
-            kpi_version_max=int(row[12]),
-        )
-        for row in session.execute(stmt)
-    ]
-
-
-def notes(session: Session, q: Query, limit: int) -> Sequence[Any]:
-    """Notes organisations attached to the measurements behind the figures."""
-    dimension_ok, code = _dimension_filter(q)
-    conditions = [
-        *_filters(q, dimension_ok),
-        V.c.period_type.in_(q.source_types),
-        V.c.note.is_not(None),
-    ]
     stmt = (
         select(
             V.c.municipality_code,
             M.c.province_code,
             M.c.current_code,
             V.c.period_start,
-            V.c.period_type,
-            code,
+            V.c.disaggregation_key,
             V.c.note,
         )
         .select_from(V.join(M, M.c.code == V.c.municipality_code))
-        .where(*conditions)
+        .where(
+            V.c.kpi_code == kpi,
+            V.c.period_start >= start,
+            V.c.period_end <= end,
+            keys,
+            V.c.note.is_not(None),
+            *_visible(as_of),
+            *_scope(vendor_id),
+        )
         .order_by(V.c.period_start, V.c.municipality_code)
         .limit(limit)
     )
     return session.execute(stmt).all()
 
 
-def latest_change(session: Session, q: Query) -> datetime | None:
-    stmt = select(func.max(V.c.created_at)).where(V.c.kpi_code == q.kpi)
-    if q.as_of is not None:
-        stmt = stmt.where(V.c.created_at <= q.as_of)
-    return session.scalar(stmt.where(*_scope(q)))
+def latest_change(
+    session: Session, *, kpi: str, as_of: datetime | None, vendor_id: str | None
+) -> datetime | None:
+    stmt = select(func.max(V.c.created_at)).where(V.c.kpi_code == kpi)
+    if as_of is not None:
+        stmt = stmt.where(V.c.created_at <= as_of)
+    return session.scalar(stmt.where(*_scope(vendor_id)))
 
 
 # --- revisions of the data behind cached figures (see cache.py) ---------------------------------

@@ -17,6 +17,7 @@ from kpi_api.catalogue.schemas import CODE_PATTERN
 from kpi_api.db import SessionDep
 from kpi_api.errors import problem_responses
 from kpi_api.periods import PERIOD_PATTERN
+from kpi_api.publication import service as publication
 from kpi_api.strict import NoNul
 
 router = APIRouter(prefix="/v1", tags=["aggregates"])
@@ -45,7 +46,17 @@ CSV_COLUMNS = (
     "kpi_versions",
     "latest_change",
     "as_of",
+    "release",
 )
+
+
+def _number(x: float | None, decimals: int) -> str:
+    """A figure exactly as rounded: ``0.30`` for an amount, ``40`` for a count."""
+    if x is None:
+        return ""
+    if isinstance(x, int):
+        return str(x)
+    return f"{x:.{decimals}f}"
 
 
 def to_csv(result: AggregateResponse) -> str:
@@ -63,7 +74,8 @@ def to_csv(result: AggregateResponse) -> str:
                 c.period,
                 result.dimension or "",
                 c.dimension_code or "",
-                *("" if x is None else repr(x) for x in (c.value, c.numerator, c.denominator, c.n)),
+                _number(c.value, result.decimals),
+                *("" if x is None else str(x) for x in (c.numerator, c.denominator, c.n)),
                 "true" if c.suppressed else "false",
                 c.suppression_reason or "",
                 c.organisations,
@@ -73,6 +85,7 @@ def to_csv(result: AggregateResponse) -> str:
                 ";".join(str(v) for v in c.kpi_versions),
                 result.latest_change.isoformat() if result.latest_change else "",
                 result.as_of.isoformat() if result.as_of else "",
+                c.release or "",
             ]
         )
     return out.getvalue()
@@ -109,19 +122,29 @@ async def aggregate(
         datetime | None, Query(description="Reproduce the figures as known at this moment.")
     ] = None,
     notes: Annotated[bool, Query(description="Include organisations' notes.")] = False,
+    release: Annotated[
+        str | None,
+        Query(
+            max_length=20,
+            pattern=r"^[0-9A-Za-z-]+$",
+            description="Figures of this figure release (e.g. 2024-r2).",
+        ),
+    ] = None,
     format: Annotated[Literal["json", "csv"] | None, Query()] = None,
 ) -> Response:
     """A KPI's figure per area and period, following its definition, with its context.
 
-    Give `period` for one period or `from` and `to` for a time series. Figures use current
-    measurements (or those known `as_of` a moment); cells on too few organisations or people
-    are suppressed, with secondary suppression so no hidden cell can be recovered.
-    Analysts and the publisher see all organisations; a vendor sees its own.
+    Give `period` for one period or `from` and `to` for a time series. Every answer is a
+    selection from the KPI's linked table for the year (every level, period and breakdown),
+    with one suppression pattern over all of it, so no hidden cell can be worked out from any
+    combination of answers.
 
-    Figures are kept per period until a measurement of the KPI in that year is written, so a
-    repeated or overlapping request is answered without aggregating again, and the first one
-    after a write recomputes only the years it changed. `Cache-Control: no-cache` asks for
-    every figure to be computed afresh (the answer is the same).
+    Analysts read **released** figures: per period the newest figure release holding it (at or
+    before `as_of`), or the release named by `release`. The publisher reads live figures (as
+    the data stand, or stood `as_of`) for quality control, or a release with `release`; a vendor
+    reads live figures of its own organisations. Live tables are kept per process until a
+    measurement of the KPI in that year is written; `Cache-Control: no-cache` computes them
+    afresh (the answer is the same).
     """
     params = service.Params(
         level=level,
@@ -133,21 +156,25 @@ async def aggregate(
         boundaries=boundaries,
         as_of=as_of,
         notes=notes,
+        release=release,
     )
     settings = request.app.state.settings
-    # `Cache-Control: no-cache` asks for figures computed afresh (they are kept per period until
-    # their data change; see aggregates/cache.py).
+    limits = service.thresholds(settings)
     fresh = "no-cache" in request.headers.get("cache-control", "").lower()
-    result = await run_in_threadpool(
-        service.aggregate,
-        session,
-        kpi=kpi,
-        params=params,
-        principal=principal,
-        min_organisations=settings.aggregate_min_organisations,
-        min_people=settings.aggregate_min_people,
-        cache=None if fresh else request.app.state.figure_cache,
-    )
+
+    def answer() -> AggregateResponse:
+        req = service.prepare(session, kpi=kpi, params=params)
+        if release is not None or principal.role is Role.analyst:
+            return publication.released(session, req, limits=limits)
+        return service.live(
+            session,
+            req,
+            principal=principal,
+            limits=limits,
+            cache=None if fresh else request.app.state.figure_cache,
+        )
+
+    result = await run_in_threadpool(answer)
     wants_csv = format == "csv" or (
         format is None and "text/csv" in request.headers.get("accept", "")
     )

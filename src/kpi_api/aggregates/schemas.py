@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -24,14 +25,20 @@ class AggregateCell(BaseModel):
     area_name: str
     period: str
     dimension_code: str | None = Field(description="The breakdown code; null for a total.")
-    value: float | None = Field(description="The figure; null when suppressed.")
-    numerator: float | None = Field(description="Summed numerators (percentage KPIs).")
-    denominator: float | None = Field(description="Summed denominators (percentage KPIs).")
-    n: float | None = Field(description="Observations behind a mean (score and duration KPIs).")
+    value: int | float | None = Field(
+        description="The figure; null when suppressed. Counts are integers, amounts exact to "
+        "the cent, percentages and means rounded half away from zero to the KPI's `decimals`."
+    )
+    numerator: int | None = Field(description="Summed numerators (percentage KPIs).")
+    denominator: int | None = Field(description="Summed denominators (percentage KPIs).")
+    n: int | None = Field(description="Observations behind a mean (score and duration KPIs).")
     suppressed: bool
     suppression_reason: str | None = Field(
-        description="too_few_organisations, small_count, or secondary (hidden so that another "
-        "suppressed cell cannot be recovered by subtraction)."
+        description="too_few_organisations, small_count (too few people), dominance (one "
+        "organisation gives most of it), vendor_complement (the cell less one vendor's own "
+        "organisations would be one of those), small_change (its change since the previous "
+        "release rests on too few organisations or people), secondary (hidden so that no "
+        "hidden cell can be worked out from the published ones)."
     )
     organisations: int = Field(description="Organisations contributing to the cell.")
     municipalities: int = Field(description="Municipalities with data in the cell.")
@@ -41,11 +48,24 @@ class AggregateCell(BaseModel):
     notes: list[str] | None = Field(
         default=None, description="Explanations organisations attached (when asked for)."
     )
+    release: str | None = Field(
+        default=None, description="The figure release the cell comes from (released figures)."
+    )
+
+
+class ReleaseRef(BaseModel):
+    id: str
+    period: str
+    status: str
+    released_at: datetime
 
 
 class Thresholds(BaseModel):
     min_organisations: int
     min_people: int
+    dominance: float = Field(
+        description="A cell is hidden when one organisation gives more than this share of it."
+    )
 
 
 class AggregateResponse(BaseModel):
@@ -57,6 +77,11 @@ class AggregateResponse(BaseModel):
     value_type: str
     aggregation: str
     time_aggregation: str
+    decimals: int = Field(description="Decimals percentages and means are rounded to.")
+    figures: Literal["live", "released"] = Field(
+        description="`released`: from figure releases (analysts); `live`: as the data stand "
+        "(the publisher, and a vendor for its own organisations)."
+    )
     level: Level
     period_type: str
     periods: list[str]
@@ -67,6 +92,10 @@ class AggregateResponse(BaseModel):
     latest_change: datetime | None = Field(description="The newest change the figures include.")
     generated_at: datetime
     thresholds: Thresholds
+    releases: list[ReleaseRef] = Field(description="The figure releases the cells come from.")
+    unreleased_periods: list[str] = Field(
+        description="Requested periods no release covers yet (released figures)."
+    )
     unallocated: list[str] = Field(
         description="Municipalities split since (current boundaries): counted in provincial and "
         "national figures but in no municipality."

@@ -1,26 +1,38 @@
-"""Aggregate current (or as-of) measurements of one KPI, following its definition."""
+"""Figures of one KPI: linked tables computed with their suppression pattern, and answers
+taken from them.
+
+``compute`` builds the linked table of a KPI and year (``linked``), applies primary and
+complementary suppression over all of it (``disclosure``) and returns it; ``live`` answers a
+request from such tables (kept per revision, see ``cache``); ``compose`` turns chosen cells into
+the response, for live and for released figures (``publication``) alike. Every answer is a
+selection from one table with one pattern, so a cell is hidden the same way whatever the request.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from kpi_api.aggregates import maths
+from kpi_api.aggregates import disclosure, linked, maths
 from kpi_api.aggregates import repository as repo
-from kpi_api.aggregates.cache import FigureCache, figures
+from kpi_api.aggregates.cache import TableCache
 from kpi_api.aggregates.schemas import (
     AggregateCell,
     AggregateResponse,
     Boundaries,
     Level,
+    ReleaseRef,
     Thresholds,
 )
 from kpi_api.auth import Principal, Role
 from kpi_api.catalogue import service as catalogue
 from kpi_api.catalogue.models import KpiVersion
+from kpi_api.config import Settings
 from kpi_api.db import utcnow
 from kpi_api.errors import FieldError, NotFound, Unprocessable
 from kpi_api.periods import FINENESS, Period, parse_period, periods_within
@@ -28,7 +40,7 @@ from kpi_api.reference import service as reference
 from kpi_api.reference.service import MunicipalityRow
 
 MAX_PERIODS = 400
-NATIONAL = "NL01"
+NATIONAL = linked.NATIONAL
 
 
 @dataclass(frozen=True)
@@ -42,17 +54,27 @@ class Params:
     boundaries: Boundaries = Boundaries.reported
     as_of: datetime | None = None
     notes: bool = False
+    release: str | None = None
 
 
-def _invalid(field: str, code: str, message: str) -> Unprocessable:
-    return Unprocessable(
-        message,
-        code=code,
-        errors=[FieldError(location="query", pointer=f"/{field}", code=code, message=message)],
+def thresholds(settings: Settings) -> disclosure.Thresholds:
+    """The disclosure thresholds in force (``KPI_API_AGGREGATE_*``)."""
+    return disclosure.Thresholds(
+        settings.aggregate_min_organisations,
+        settings.aggregate_min_people,
+        settings.aggregate_dominance,
     )
 
 
-def _definition(session: Session, code: str) -> KpiVersion:
+def _invalid(field_: str, code: str, message: str) -> Unprocessable:
+    return Unprocessable(
+        message,
+        code=code,
+        errors=[FieldError(location="query", pointer=f"/{field_}", code=code, message=message)],
+    )
+
+
+def definition(session: Session, code: str) -> KpiVersion:
     """The version whose rules apply: the current release's, else the latest published."""
     found = catalogue.governing_version(session, code)
     if found is None:
@@ -75,6 +97,8 @@ def _periods(p: Params) -> list[Period]:
         raise _invalid("to", "period_range_mixed", "from and to must be of one period type.")
     if first.start > last.start:
         raise _invalid("to", "period_range_inverted", "from must not come after to.")
+    if (last.start.year - first.start.year) * 12 > MAX_PERIODS * 12:
+        raise _invalid("to", "period_range_too_long", f"At most {MAX_PERIODS} periods at once.")
     span = Period(first.start, last.end, "year", "")
     out = []
     try:
@@ -90,80 +114,73 @@ def _periods(p: Params) -> list[Period]:
 
 
 @dataclass
-class _Geo:
+class Geo:
     names: dict[str, str]
-    province_of: dict[str, str]
+    places: dict[str, linked.Place]
     municipalities: tuple[MunicipalityRow, ...]
+
+    def province_of(self, code: str) -> str | None:
+        place = self.places.get(code)
+        return place.province if place else None
 
     def counts(self, periods: list[Period], boundaries: Boundaries) -> dict[tuple[str, str], int]:
         """Municipalities per (area, period): those valid during the period, or today's."""
-        if not periods:
-            return {}
-        first, last = periods[0].start, periods[-1].end
-        steady: dict[str, int] = defaultdict(int)  # valid throughout, or today's boundaries
-        changing = []
-        for m in self.municipalities:
-            if boundaries is Boundaries.current:
-                if m.valid_to is None:
-                    steady[m.province_code] += 1
-            elif m.valid_from <= first and (m.valid_to is None or m.valid_to >= last):
-                steady[m.province_code] += 1
-            elif m.valid_from <= last and (m.valid_to is None or m.valid_to >= first):
-                changing.append(m)
         out: dict[tuple[str, str], int] = {}
         for period in periods:
-            per = dict(steady)
-            for m in changing:
-                if m.valid_from <= period.end and (
+            per: dict[str, int] = defaultdict(int)
+            for m in self.municipalities:
+                if boundaries is Boundaries.current:
+                    if m.valid_to is None:
+                        per[m.province_code] += 1
+                elif m.valid_from <= period.end and (
                     m.valid_to is None or m.valid_to >= period.start
                 ):
-                    per[m.province_code] = per.get(m.province_code, 0) + 1
+                    per[m.province_code] += 1
             for province, n in per.items():
                 out[(province, period.code)] = n
             out[(NATIONAL, period.code)] = sum(per.values())
         return out
 
 
-def _geo(session: Session) -> _Geo:
+def geography(session: Session) -> Geo:
     geo = reference.geography(session)
     names = dict(geo.province_names) | {m.code: m.name for m in geo.municipalities}
     names[NATIONAL] = "Nederland"
-    province_of = {m.code: m.province_code for m in geo.municipalities}
-    return _Geo(names, province_of, geo.municipalities)
+    places = {m.code: linked.Place(m.province_code, m.current_code) for m in geo.municipalities}
+    return Geo(names, places, geo.municipalities)
 
 
-def _scope_area(p: Params, geo: _Geo) -> str | None:
-    """The province to compute (all siblings of the requested area, for suppression)."""
-    area = p.area
-    if area is None or area == NATIONAL:
-        return None
-    if p.level is Level.national:
-        raise _invalid("area", "area_not_in_level", "A national figure covers NL01 only.")
-    if area in geo.province_of:
-        if p.level is Level.province:
-            raise _invalid("area", "area_not_in_level", "Use a province code at province level.")
-        return geo.province_of[area]
-    if area.startswith("PV") and area in geo.names:
-        return area if p.level is Level.municipality else None
-    raise _invalid("area", "area_unknown", f"{area!r} is not NL01, a province or a municipality.")
+@dataclass
+class Request:
+    """A request, checked: the definition, periods and geography it needs."""
+
+    kpi: str
+    spec: KpiVersion
+    params: Params
+    periods: list[Period]
+    geo: Geo
+
+    @property
+    def target(self) -> str:
+        return self.periods[0].type
+
+    @property
+    def layer(self) -> str:
+        if self.params.level is Level.municipality:
+            return "current" if self.params.boundaries is Boundaries.current else "municipality"
+        return self.params.level.value
+
+    @property
+    def years(self) -> list[int]:
+        return sorted({p.start.year for p in self.periods})
 
 
-def aggregate(
-    session: Session,
-    *,
-    kpi: str,
-    params: Params,
-    principal: Principal,
-    min_organisations: int,
-    min_people: int,
-    cache: FigureCache | None = None,
-) -> AggregateResponse:
-    """The figures of a request; ``cache`` keeps them per period until their data change."""
-    spec = _definition(session, kpi)
+def prepare(session: Session, *, kpi: str, params: Params) -> Request:
+    """Check a request against the KPI's definition and the geography (422 otherwise)."""
+    spec = definition(session, kpi)
     periods = _periods(params)
     target = periods[0].type
-    sources = tuple(t for t in spec.period_types if FINENESS[t] >= FINENESS[target])
-    if not sources:
+    if not any(FINENESS[t] >= FINENESS[target] for t in spec.period_types):
         raise _invalid(
             "period",
             "period_type_not_available",
@@ -176,60 +193,267 @@ def aggregate(
             "dimension_not_allowed",
             f"{kpi} can be split by {', '.join(spec.dimensions) or 'nothing'}.",
         )
-    geo = _geo(session)
-    province = _scope_area(params, geo)
-    query = repo.Query(
-        kpi=kpi,
-        level=params.level.value,
-        period_type=target,
-        start=periods[0].start,
-        end=periods[-1].end,
-        source_types=sources,
-        stock=spec.time_aggregation == "last",
-        dimension=params.dimension,
-        boundaries=params.boundaries.value,
-        province=province,
-        vendor_id=principal.vendor_id if principal.role is Role.vendor else None,
-        as_of=params.as_of,
-    )
-    by_bucket = {repo.bucket_of(target, p.start.year, p.start.month): p for p in periods}
-    cells: list[maths.Cell] = []
-    for row in figures(session, query, by_bucket, cache):
-        period = by_bucket.get(row.bucket)
-        if period is None:
-            continue
-        sums = maths.Sums(row.value, row.numerator, row.denominator, row.weighted, row.n)
-        parent = {
-            "national": None,
-            "province": NATIONAL,
-            "municipality": row.province or geo.province_of.get(row.area),
-        }[params.level.value]
-        cells.append(
-            maths.Cell(
-                area=row.area,
-                parent=parent,
-                period=period.code,
-                code=row.code,
-                sums=sums,
-                organisations=row.organisations,
-                municipalities=row.municipalities,
-                people=maths.people(spec.value_type, spec.aggregation, sums),
-                extra={"versions": sorted({row.kpi_version_min, row.kpi_version_max})},
+    geo = geography(session)
+    area = params.area
+    if area is not None and area != NATIONAL:
+        if params.level is Level.national:
+            raise _invalid("area", "area_not_in_level", "A national figure covers NL01 only.")
+        if area in geo.places:
+            if params.level is Level.province:
+                raise _invalid(
+                    "area", "area_not_in_level", "Use a province code at province level."
+                )
+        elif not (area.startswith("PV") and area in geo.names):
+            raise _invalid(
+                "area", "area_unknown", f"{area!r} is not NL01, a province or a municipality."
             )
+    return Request(kpi, spec, params, periods, geo)
+
+
+# --- computing a linked table -----------------------------------------------------------------
+
+
+@dataclass
+class Computed:
+    """A linked table with its pattern, and the unit contributions it was built from."""
+
+    cells: dict[linked.Key, linked.Cell]
+    contributions: list[linked.Contribution]
+    relations: list[linked.Relation] = field(default_factory=list)
+
+
+def compute(
+    session: Session,
+    *,
+    spec: KpiVersion,
+    year: int,
+    limits: disclosure.Thresholds,
+    places: Mapping[str, linked.Place],
+    within: Period | None = None,
+    as_of: datetime | None = None,
+    vendor_id: str | None = None,
+    adjust: Callable[[dict[linked.Key, linked.Cell]], Iterable[linked.Key]] | None = None,
+) -> Computed:
+    """The linked table of ``spec``'s KPI in ``year``, with its suppression pattern.
+
+    ``within``: only the periods inside it (a release of a quarter). ``vendor_id``: only that
+    vendor's organisations. ``adjust`` may mark cells after primary suppression (releases: the
+    change since the previous release) and returns cells that may not be chosen to hide.
+    """
+    types = linked.targets(spec.period_types)
+    stock = spec.time_aggregation == "last"
+    rows = repo.measurements(
+        session,
+        kpi=spec.kpi_code,
+        year=year,
+        aggregation=spec.aggregation,
+        period_types=types,
+        as_of=as_of,
+        vendor_id=vendor_id,
+    )
+    contributions = linked.contributions(rows, year=year, types=types, stock=stock)
+    if within is not None:
+        contributions = [c for c in contributions if within.contains(parse_period(c.period))]
+    residuals = linked.residuals(contributions, types=types, stock=stock)
+    cells = linked.build([*contributions, *residuals], places)
+    relations = linked.relations(cells, places, types=types, stock=stock)
+    disclosure.primary(
+        cells,
+        aggregation=spec.aggregation,
+        value_type=spec.value_type,
+        limits=limits,
+        vendors_of={} if vendor_id is not None else repo.vendors_of(session),
+    )
+    fixed = list(adjust(cells)) if adjust is not None else []
+    disclosure.protect(
+        cells,
+        relations,
+        aggregation=spec.aggregation,
+        value_type=spec.value_type,
+        fixed=fixed,
+    )
+    return Computed(cells, contributions, relations)
+
+
+def _tables(
+    session: Session,
+    req: Request,
+    *,
+    limits: disclosure.Thresholds,
+    principal: Principal,
+    cache: TableCache[Computed] | None,
+) -> dict[int, Computed]:
+    vendor_id = principal.vendor_id if principal.role is Role.vendor else None
+    keep = cache is not None and vendor_id is None and req.params.as_of is None
+    revisions = repo.revisions(session, req.kpi, set(req.years)) if keep else {}
+    out = {}
+    for year in req.years:
+        key = (req.kpi, req.spec.version, year, limits)
+        revision = revisions.get(year, 0)
+        got = cache.get(key, revision) if keep and cache is not None else None
+        if got is None:
+            got = compute(
+                session,
+                spec=req.spec,
+                year=year,
+                limits=limits,
+                places=req.geo.places,
+                as_of=req.params.as_of,
+                vendor_id=vendor_id,
+            )
+            got.relations = []  # not needed to answer; keeps the cache small
+            if keep and cache is not None:
+                cache.put(key, revision, len(got.cells), got)
+        out[year] = got
+    return out
+
+
+# --- answering --------------------------------------------------------------------------------
+
+
+def wanted(req: Request) -> Callable[[str, str, str], bool]:
+    """Whether a cell (area, period, key) of the request's layer belongs in its answer."""
+    periods = {p.code for p in req.periods}
+    dim = req.params.dimension
+    prefix = None if dim is None else dim + "="
+    area = req.params.area
+    if area == NATIONAL:
+        area = None
+    geo = req.geo
+
+    def keep(cell_area: str, period: str, key: str) -> bool:
+        if period not in periods:
+            return False
+        if prefix is None:
+            if key != "":
+                return False
+        elif not key.startswith(prefix) or key.endswith("=" + linked.RESIDUAL):
+            return False
+        if area is None:
+            return True
+        if area.startswith("PV") and req.params.level is Level.municipality:
+            return geo.province_of(cell_area) == area
+        return cell_area == area
+
+    return keep
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """What an answer shows of a cell (live from a table, or as released)."""
+
+    vals: linked.Vals | None  # None: hidden
+    reason: str | None
+    organisations: int
+    municipalities: int
+    municipalities_current: int  # today's municipalities behind it
+    version_min: int
+    version_max: int
+
+    @classmethod
+    def of(cls, cell: linked.Cell) -> Figure:
+        return cls(
+            None if cell.hidden else cell.vals,
+            cell.reason if cell.hidden else None,
+            cell.organisations,
+            len(cell.municipalities),
+            len(cell.current),
+            cell.version_min,
+            cell.version_max,
         )
-    maths.suppress_primary(cells, min_organisations=min_organisations, min_people=min_people)
-    maths.suppress_secondary(cells)
-    if params.area is not None and params.area != NATIONAL and params.area != province:
-        cells = [c for c in cells if c.area == params.area]
-    notes = _notes(session, query, params, periods, cells) if params.notes else {}
-    period_of = {p.code: p for p in periods}
-    in_area = {} if params.level is Level.municipality else geo.counts(periods, params.boundaries)
+
+
+def cell_out(
+    req: Request,
+    *,
+    area: str,
+    period: str,
+    key: str,
+    cell: Figure,
+    counts: Mapping[tuple[str, str], int],
+    notes: Mapping[tuple[str, str, str], list[str]] | None,
+    release: str | None = None,
+) -> AggregateCell:
+    spec = req.spec
+    vals = cell.vals
+    agg = spec.aggregation
+    value = None if vals is None else maths.figure(agg, vals, catalogue.published_decimals(spec))
+    in_area = 1 if req.params.level is Level.municipality else counts.get((area, period), 0)
+    current = req.params.boundaries is Boundaries.current
+    municipalities = cell.municipalities_current if current else cell.municipalities
+    return AggregateCell(
+        area=area,
+        area_name=req.geo.names.get(area, area),
+        period=period,
+        dimension_code=key.split("=", 1)[1] if key else None,
+        value=maths.as_json_number(value),
+        numerator=int(vals[1]) if vals is not None and agg == maths.RATIO else None,
+        denominator=int(vals[2]) if vals is not None and agg == maths.RATIO else None,
+        n=int(vals[4]) if vals is not None and agg == maths.WEIGHTED else None,
+        suppressed=vals is None,
+        suppression_reason=cell.reason,
+        organisations=cell.organisations,
+        municipalities=municipalities,
+        municipalities_in_area=in_area,
+        coverage=round(municipalities / in_area, 4) if in_area else 0.0,
+        kpi_versions=sorted({cell.version_min, cell.version_max}),
+        notes=None
+        if notes is None
+        else ([] if vals is None else notes.get((area, period, key), [])),
+        release=release,
+    )
+
+
+def _notes(
+    session: Session, req: Request, vendor_id: str | None
+) -> dict[tuple[str, str, str], list[str]]:
+    out: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    for muni, province, current, start, key, note in repo.notes(
+        session,
+        kpi=req.kpi,
+        start=req.periods[0].start,
+        end=req.periods[-1].end,
+        dimension=req.params.dimension,
+        as_of=req.params.as_of,
+        vendor_id=vendor_id,
+        limit=500,
+    ):
+        area = {"national": NATIONAL, "province": province, "municipality": muni}.get(
+            req.layer, current
+        )
+        for period in (p for p in req.periods if p.start <= start <= p.end):
+            k = (area, period.code, key)
+            if note not in out[k]:
+                out[k].append(note)
+    return out
+
+
+def compose(
+    session: Session,
+    req: Request,
+    *,
+    cells: Iterable[tuple[str, str, str, Figure, str | None]],
+    figures: Literal["live", "released"],
+    limits: disclosure.Thresholds,
+    vendor_id: str | None = None,
+    releases: list[ReleaseRef] | None = None,
+    unreleased: list[str] | None = None,
+    latest_change: datetime | None = None,
+) -> AggregateResponse:
+    """The response for cells (area, period, key, cell, release id) already chosen."""
+    params = req.params
+    notes = _notes(session, req, vendor_id) if params.notes else None
+    counts = (
+        {} if params.level is Level.municipality else req.geo.counts(req.periods, params.boundaries)
+    )
+    order = {p.code: i for i, p in enumerate(req.periods)}
     out = [
-        _cell(c, spec.aggregation, geo, in_area, params, notes)
-        for c in sorted(cells, key=lambda c: (period_of[c.period].start, c.area, c.code or ""))
+        cell_out(req, area=a, period=p, key=k, cell=c, counts=counts, notes=notes, release=r)
+        for a, p, k, c, r in sorted(cells, key=lambda x: (order[x[1]], x[0], x[2]))
     ]
+    spec = req.spec
     return AggregateResponse(
-        kpi=kpi,
+        kpi=req.kpi,
         kpi_version=spec.version,
         name_nl=spec.name_nl,
         name_en=spec.name_en,
@@ -237,80 +461,65 @@ def aggregate(
         value_type=spec.value_type,
         aggregation=spec.aggregation,
         time_aggregation=spec.time_aggregation,
+        decimals=catalogue.published_decimals(spec),
+        figures=figures,
         level=params.level,
-        period_type=target,
-        periods=[p.code for p in periods],
+        period_type=req.target,
+        periods=[p.code for p in req.periods],
         dimension=params.dimension,
         boundaries=params.boundaries,
         area=params.area,
         as_of=params.as_of,
-        latest_change=repo.latest_change(session, query),
+        latest_change=latest_change,
         generated_at=utcnow(),
-        thresholds=Thresholds(min_organisations=min_organisations, min_people=min_people),
-        unallocated=_unallocated(geo, params),
+        thresholds=Thresholds(
+            min_organisations=limits.min_organisations,
+            min_people=limits.min_people,
+            dominance=limits.dominance,
+        ),
+        releases=releases or [],
+        unreleased_periods=unreleased or [],
+        unallocated=_unallocated(req),
         cells=out,
     )
 
 
-def _unallocated(geo: _Geo, params: Params) -> list[str]:
-    if params.boundaries is not Boundaries.current or params.level is not Level.municipality:
+def _unallocated(req: Request) -> list[str]:
+    if (
+        req.params.boundaries is not Boundaries.current
+        or req.params.level is not Level.municipality
+    ):
         return []
-    return sorted(m.code for m in geo.municipalities if m.current_code is None)
+    return sorted(m.code for m in req.geo.municipalities if m.current_code is None)
 
 
-def _cell(
-    c: maths.Cell,
-    aggregation: str,
-    geo: _Geo,
-    counts: dict[tuple[str, str], int],
-    params: Params,
-    notes: dict[tuple[str, str, str | None], list[str]],
-) -> AggregateCell:
-    shown = not c.suppressed
-    in_area = 1 if params.level is Level.municipality else counts.get((c.area, c.period), 0)
-    return AggregateCell(
-        area=c.area,
-        area_name=geo.names.get(c.area, c.area),
-        period=c.period,
-        dimension_code=c.code,
-        value=maths.figure(aggregation, c.sums) if shown else None,
-        numerator=c.sums.numerator if shown and aggregation == maths.RATIO else None,
-        denominator=c.sums.denominator if shown and aggregation == maths.RATIO else None,
-        n=c.sums.n if shown and aggregation == maths.WEIGHTED else None,
-        suppressed=c.suppressed,
-        suppression_reason=c.reason,
-        organisations=c.organisations,
-        municipalities=c.municipalities,
-        municipalities_in_area=in_area,
-        coverage=round(c.municipalities / in_area, 4) if in_area else 0.0,
-        kpi_versions=list(c.extra["versions"]),  # type: ignore[arg-type]
-        notes=_cell_notes(notes, c) if params.notes else None,
-    )
-
-
-def _cell_notes(notes: dict[tuple[str, str, str | None], list[str]], c: maths.Cell) -> list[str]:
-    """A cell's notes; never a suppressed cell's (a note could tell what was hidden)."""
-    return [] if c.suppressed else notes.get((c.area, c.period, c.code), [])
-
-
-def _notes(
+def live(
     session: Session,
-    query: repo.Query,
-    params: Params,
-    periods: list[Period],
-    cells: list[maths.Cell],
-) -> dict[tuple[str, str, str | None], list[str]]:
-    """Notes per cell; never for a suppressed cell (a note could tell what was hidden)."""
-    out: dict[tuple[str, str, str | None], list[str]] = defaultdict(list)
-    visible = {(c.area, c.period, c.code) for c in cells if not c.suppressed}
-    for muni, province, current, start, _ptype, code, note in repo.notes(session, query, 500):
-        area = {
-            Level.national: NATIONAL,
-            Level.province: province,
-            Level.municipality: current if params.boundaries is Boundaries.current else muni,
-        }[params.level]
-        for period in (p for p in periods if p.start <= start <= p.end):
-            key = (area, period.code, code)
-            if key in visible and note not in out[key]:
-                out[key].append(note)
-    return out
+    req: Request,
+    *,
+    principal: Principal,
+    limits: disclosure.Thresholds,
+    cache: TableCache[Computed] | None = None,
+) -> AggregateResponse:
+    """Figures as the data stand (or stood ``as_of``): the publisher's quality control, and a
+    vendor's view of its own organisations."""
+    vendor_id = principal.vendor_id if principal.role is Role.vendor else None
+    keep = wanted(req)
+    layer = req.layer
+    chosen = [
+        (area, period, key, Figure.of(cell), None)
+        for table in _tables(session, req, limits=limits, principal=principal, cache=cache).values()
+        for (lay, area, period, key), cell in table.cells.items()
+        if lay == layer and not cell.residual and keep(area, period, key)
+    ]
+    return compose(
+        session,
+        req,
+        cells=chosen,
+        figures="live",
+        limits=limits,
+        vendor_id=vendor_id,
+        latest_change=repo.latest_change(
+            session, kpi=req.kpi, as_of=req.params.as_of, vendor_id=vendor_id
+        ),
+    )

@@ -1,0 +1,213 @@
+"""Queries of figure releases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from kpi_api.aggregates import linked
+from kpi_api.publication.models import (
+    FigureRelease,
+    FigureReleaseKpi,
+    ReleasedContribution,
+    ReleasedFigure,
+)
+from kpi_api.submissions.models import MeasurementVersion
+
+V = MeasurementVersion.__table__
+
+
+def get(session: Session, release_id: str) -> FigureRelease | None:
+    return session.get(FigureRelease, release_id)
+
+
+def of_period(session: Session, period: str) -> list[FigureRelease]:
+    stmt = select(FigureRelease).where(FigureRelease.period == period)
+    return list(session.scalars(stmt.order_by(FigureRelease.sequence)))
+
+
+def listing(session: Session, *, period: str | None, kpi: str | None) -> list[FigureRelease]:
+    stmt = select(FigureRelease)
+    if period is not None:
+        stmt = stmt.where(FigureRelease.period == period)
+    if kpi is not None:
+        mine = select(FigureReleaseKpi.release_id).where(FigureReleaseKpi.kpi_code == kpi)
+        stmt = stmt.where(FigureRelease.id.in_(mine))
+    return list(session.scalars(stmt.order_by(FigureRelease.released_at, FigureRelease.id)))
+
+
+def kpis_of(session: Session, release_ids: Iterable[str]) -> dict[str, list[FigureReleaseKpi]]:
+    ids = sorted(set(release_ids))
+    out: dict[str, list[FigureReleaseKpi]] = {i: [] for i in ids}
+    if not ids:
+        return out
+    stmt = select(FigureReleaseKpi).where(FigureReleaseKpi.release_id.in_(ids))
+    for row in session.scalars(stmt.order_by(FigureReleaseKpi.kpi_code)):
+        out[row.release_id].append(row)
+    return out
+
+
+def covering(
+    session: Session, *, kpi: str, start: date, end: date, before: datetime | None
+) -> list[FigureRelease]:
+    """Releases of a KPI whose period overlaps [start, end], newest first."""
+    mine = select(FigureReleaseKpi.release_id).where(FigureReleaseKpi.kpi_code == kpi)
+    stmt = select(FigureRelease).where(
+        FigureRelease.id.in_(mine),
+        FigureRelease.period_start <= end,
+        FigureRelease.period_end >= start,
+    )
+    if before is not None:
+        stmt = stmt.where(FigureRelease.released_at <= before)
+    return list(
+        session.scalars(stmt.order_by(FigureRelease.released_at.desc(), FigureRelease.id.desc()))
+    )
+
+
+def kpis_with_data(session: Session, *, start: date, end: date) -> list[str]:
+    """KPIs with current measurements in a period."""
+    stmt = (
+        select(V.c.kpi_code)
+        .where(
+            V.c.is_current,
+            V.c.withdrawn.is_(False),
+            V.c.period_start >= start,
+            V.c.period_end <= end,
+        )
+        .distinct()
+        .order_by(V.c.kpi_code)
+    )
+    return list(session.scalars(stmt))
+
+
+def next_sequence(session: Session, period: str) -> int:
+    stmt = select(func.max(FigureRelease.sequence)).where(FigureRelease.period == period)
+    return (session.scalar(stmt) or 0) + 1
+
+
+def _text(x: linked.Number) -> str:
+    return str(x)
+
+
+def _number(x: str) -> linked.Number:
+    return Decimal(x) if "." in x or "E" in x else int(x)
+
+
+def store(
+    session: Session,
+    *,
+    release_id: str,
+    kpi: str,
+    cells: dict[linked.Key, linked.Cell],
+    contributions: Sequence[linked.Contribution],
+) -> None:
+    """Keep a KPI's released cells (values of published cells only) and contributions."""
+    figures = []
+    for (layer, area, period, key), cell in cells.items():
+        if cell.residual:
+            continue
+        shown = None if cell.hidden else [_text(x) for x in cell.vals]
+        figures.append(
+            {
+                "release_id": release_id,
+                "kpi_code": kpi,
+                "layer": layer,
+                "area": area,
+                "period": period,
+                "disaggregation_key": key,
+                "value": shown[0] if shown else None,
+                "numerator": shown[1] if shown else None,
+                "denominator": shown[2] if shown else None,
+                "weighted": shown[3] if shown else None,
+                "n": shown[4] if shown else None,
+                "suppressed": cell.hidden,
+                "reason": cell.reason if cell.hidden else None,
+                "organisations": cell.organisations,
+                "municipalities": len(cell.municipalities),
+                "municipalities_current": len(cell.current),
+                "version_min": cell.version_min,
+                "version_max": cell.version_max,
+            }
+        )
+    if figures:
+        session.execute(insert(ReleasedFigure), figures)
+    units = [
+        {
+            "release_id": release_id,
+            "kpi_code": kpi,
+            "organisation_id": c.organisation,
+            "municipality_code": c.municipality,
+            "period": c.period,
+            "disaggregation_key": c.key,
+            "value": _text(c.vals[0]),
+            "numerator": _text(c.vals[1]),
+            "denominator": _text(c.vals[2]),
+            "weighted": _text(c.vals[3]),
+            "n": _text(c.vals[4]),
+            "version_min": c.version_min,
+            "version_max": c.version_max,
+        }
+        for c in contributions
+    ]
+    if units:
+        session.execute(insert(ReleasedContribution), units)
+
+
+def contributions(session: Session, *, release_id: str, kpi: str) -> list[linked.Contribution]:
+    R = ReleasedContribution
+    stmt = select(
+        R.organisation_id,
+        R.municipality_code,
+        R.period,
+        R.disaggregation_key,
+        R.value,
+        R.numerator,
+        R.denominator,
+        R.weighted,
+        R.n,
+        R.version_min,
+        R.version_max,
+    ).where(R.release_id == release_id, R.kpi_code == kpi)
+    n = _number
+    return [
+        linked.Contribution(org, muni, period, key, (n(v), n(a), n(b), n(w), n(k)), lo, hi)
+        for org, muni, period, key, v, a, b, w, k, lo, hi in session.execute(stmt)
+    ]
+
+
+def suppressed(session: Session, *, release_id: str, kpi: str) -> dict[linked.Key, bool]:
+    F = ReleasedFigure
+    stmt = select(F.layer, F.area, F.period, F.disaggregation_key, F.suppressed).where(
+        F.release_id == release_id, F.kpi_code == kpi
+    )
+    return {(a, b, c, d): bool(s) for a, b, c, d, s in session.execute(stmt)}
+
+
+def figures(
+    session: Session, *, kpi: str, layer: str, release_ids: Sequence[str], periods: Sequence[str]
+) -> list[ReleasedFigure]:
+    F = ReleasedFigure
+    stmt = select(F).where(
+        F.kpi_code == kpi,
+        F.layer == layer,
+        F.period.in_(sorted(set(periods))),
+        F.release_id.in_(sorted(set(release_ids))),
+    )
+    return list(session.scalars(stmt))
+
+
+def parts(row: ReleasedFigure) -> linked.Vals | None:
+    if row.suppressed or row.value is None:
+        return None
+    n = _number
+    return (
+        n(row.value),
+        n(row.numerator or "0"),
+        n(row.denominator or "0"),
+        n(row.weighted or "0"),
+        n(row.n or "0"),
+    )
