@@ -80,6 +80,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/v1/organisations/{code}"): {"name": "Renamed", "municipalities": ["GM0014"]},
     ("POST", "/v1/submissions"): {"measurements": [row()]},
     ("POST", "/v1/period-locks"): {"period": "2024-Q4", "reason": "closed"},
+    ("POST", "/v1/figure-releases"): {"period": "2025", "kpis": ["ACT-01"]},
 }
 
 

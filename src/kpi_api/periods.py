@@ -7,6 +7,10 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+from pydantic_core import PydanticCustomError
 
 _YEAR = re.compile(r"^([0-9]{4})$")
 _QUARTER = re.compile(r"^([0-9]{4})-Q([1-4])$")
@@ -71,3 +75,18 @@ def periods_within(period: Period, period_type: str) -> list[Period]:
         codes = sorted({f"{m.start.year:04d}-Q{(m.start.month - 1) // 3 + 1}" for m in months})
         return [parse_period(c) for c in codes]
     raise ValueError(f"a {period.type} holds no {period_type}")
+
+
+def _a_real_period(value: str) -> str:
+    # The pattern lets through periods no calendar holds, such as year 0000.
+    try:
+        parse_period(value)
+    except ValueError as exc:
+        raise PydanticCustomError("period_invalid", "{reason}", {"reason": str(exc)}) from exc
+    return value
+
+
+#: A period code in a request body: the pattern, and a period the calendar holds.
+PeriodCode = Annotated[
+    str, Field(pattern=PERIOD_PATTERN, examples=["2025-Q1"]), AfterValidator(_a_real_period)
+]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import and_, func, insert, select
 from sqlalchemy.orm import Session
 
 from kpi_api.aggregates import linked
@@ -188,19 +189,38 @@ def suppressed(session: Session, *, release_id: str, kpi: str) -> dict[linked.Ke
 
 
 def figures(
-    session: Session, *, kpi: str, layer: str, release_ids: Sequence[str], periods: Sequence[str]
-) -> list[ReleasedFigure]:
-    F = ReleasedFigure
+    session: Session,
+    *,
+    kpi: str,
+    layer: str,
+    release_ids: Sequence[str],
+    periods: Sequence[str],
+    dimension: str | None,
+    area: str | None,
+) -> list[Any]:
+    """Released cells as plain rows (columns of ``ReleasedFigure``): one index range per
+    request, no ORM objects to build. ``area``: one area only (else all of the layer)."""
+    F = ReleasedFigure.__table__
+    if dimension is None:
+        keys = F.c.disaggregation_key == ""
+    else:
+        keys = and_(
+            F.c.disaggregation_key > dimension + "=",
+            F.c.disaggregation_key < dimension + ">",
+        )
     stmt = select(F).where(
-        F.kpi_code == kpi,
-        F.layer == layer,
-        F.period.in_(sorted(set(periods))),
-        F.release_id.in_(sorted(set(release_ids))),
+        F.c.kpi_code == kpi,
+        F.c.layer == layer,
+        F.c.period.in_(sorted(set(periods))),
+        F.c.release_id.in_(sorted(set(release_ids))),
+        keys,
     )
-    return list(session.scalars(stmt))
+    if area is not None:
+        stmt = stmt.where(F.c.area == area)
+    return list(session.execute(stmt))
 
 
-def parts(row: ReleasedFigure) -> linked.Vals | None:
+def parts(row: Any) -> linked.Vals | None:
     if row.suppressed or row.value is None:
         return None
     n = _number

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from kpi_api.catalogue.schemas import CODE_PATTERN
-from kpi_api.periods import PERIOD_PATTERN
+from kpi_api.periods import PeriodCode
 from kpi_api.strict import StrictModel
 
 
@@ -22,8 +22,7 @@ class ReleaseStatus(enum.StrEnum):
 
 
 class FigureReleaseCreate(StrictModel):
-    period: str = Field(
-        pattern=PERIOD_PATTERN,
+    period: PeriodCode = Field(
         description="The period released, with every period inside it: 2024 (the year, its "
         "quarters and months), 2024-Q1 or 2024-03.",
     )

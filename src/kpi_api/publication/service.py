@@ -266,8 +266,20 @@ def released(
         by_release[r.id].append(code)
     keep = aggregates.wanted(req)
     cells = []
+    area = params.area
+    one_area = (
+        area is not None
+        and area != aggregates.NATIONAL
+        and not (area.startswith("PV") and req.layer in ("municipality", "current"))
+    )
     for row in repo.figures(
-        session, kpi=req.kpi, layer=req.layer, release_ids=list(by_release), periods=list(chosen)
+        session,
+        kpi=req.kpi,
+        layer=req.layer,
+        release_ids=list(by_release),
+        periods=list(chosen),
+        dimension=params.dimension,
+        area=area if one_area else None,
     ):
         if chosen[row.period].id != row.release_id:
             continue

@@ -5,11 +5,10 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field
 
 from kpi_api.errors import Problem
-from kpi_api.periods import PERIOD_PATTERN, parse_period
+from kpi_api.periods import PeriodCode
 from kpi_api.strict import StrictModel
 
 
@@ -98,9 +97,11 @@ class MeasurementRead(BaseModel):
     municipality: str
     period: str
     disaggregation: dict[str, str]
-    value: float | None
-    numerator: float | None
-    denominator: float | None
+    value: int | float | None = Field(
+        description="As submitted: a whole number as an integer (counts), else a decimal."
+    )
+    numerator: int | None
+    denominator: int | None
     n: int | None
     note: str | None
     record_id: str | None
@@ -119,9 +120,11 @@ class MeasurementVersionRead(BaseModel):
     kpi_version: int
     withdrawn: bool
     current: bool
-    value: float | None
-    numerator: float | None
-    denominator: float | None
+    value: int | float | None = Field(
+        description="As submitted: a whole number as an integer (counts), else a decimal."
+    )
+    numerator: int | None
+    denominator: int | None
     n: int | None
     note: str | None
     record_id: str | None
@@ -142,18 +145,8 @@ class MeasurementHistory(BaseModel):
 
 
 class PeriodLockCreate(StrictModel):
-    period: str = Field(pattern=PERIOD_PATTERN, examples=["2025-Q1"])
+    period: PeriodCode
     reason: str = Field(default="", max_length=2000)
-
-    @field_validator("period")
-    @classmethod
-    def _a_real_period(cls, value: str) -> str:
-        # The pattern lets through periods no calendar holds, such as year 0000.
-        try:
-            parse_period(value)
-        except ValueError as exc:
-            raise PydanticCustomError("period_invalid", "{reason}", {"reason": str(exc)}) from exc
-        return value
 
 
 class PeriodLockRead(BaseModel):

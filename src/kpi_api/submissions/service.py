@@ -402,9 +402,9 @@ def list_measurements(
             municipality=s.municipality_code,
             period=s.period,
             disaggregation=s.disaggregation,
-            value=v.value,
-            numerator=v.numerator,
-            denominator=v.denominator,
+            value=_number(v.value),
+            numerator=_whole(v.numerator),
+            denominator=_whole(v.denominator),
             n=v.n,
             note=v.note,
             record_id=v.record_id,
@@ -415,6 +415,15 @@ def list_measurements(
         for s, v, org_code in rows
     ]
     return MeasurementPage(items=items, next=after_last)
+
+
+def _number(x: float | None) -> int | float | None:
+    """A stored value as it was meant: 40, not 40.0 (values are bounded well below 2**53)."""
+    return int(x) if x is not None and x.is_integer() else x
+
+
+def _whole(x: float | None) -> int | None:
+    return None if x is None else int(x)
 
 
 def measurement_history(
@@ -437,9 +446,9 @@ def measurement_history(
                 kpi_version=v.kpi_version,
                 withdrawn=v.withdrawn,
                 current=v.is_current,
-                value=v.value,
-                numerator=v.numerator,
-                denominator=v.denominator,
+                value=_number(v.value),
+                numerator=_whole(v.numerator),
+                denominator=_whole(v.denominator),
                 n=v.n,
                 note=v.note,
                 record_id=v.record_id,
