@@ -328,9 +328,7 @@ def test_sequential_measurement_ids_reveal_nothing(client, world, data):
     assert sorted(found) == sorted(data.a_series)
 
 
-def test_vendor_aggregates_include_only_its_own_organisations(
-    client, app, world, publisher, data
-):
+def test_vendor_aggregates_include_only_its_own_organisations(client, app, world, publisher, data):
     app.state.settings = app.state.settings.model_copy(
         update={
             "aggregate_min_organisations": 1,
