@@ -40,6 +40,8 @@ def _month_end(year: int, month: int) -> date:
 @lru_cache(maxsize=4096)
 def parse_period(code: str) -> Period:
     """Parse a period code; raise ValueError for anything else (cached: codes repeat)."""
+    if code[:4] == "0000":  # no calendar holds year 0
+        raise ValueError(f"{code!r} is not a period (2025, 2025-Q1 or 2025-03)")
     if m := _YEAR.fullmatch(code):
         year = int(m.group(1))
         return Period(date(year, 1, 1), date(year, 12, 31), "year", code)

@@ -93,12 +93,35 @@ def test_a_change_resting_on_one_organisation_is_not_published(client, vendor, p
     release(client, publisher)
     _, cell = national(client, analyst)
     assert (cell["value"], cell["suppression_reason"]) == (None, "small_change")
-    # A change resting on two organisations is published again.
+    # A change of two people is no better: still hidden, and so is the change since r1
+    # (the first batch, dominating it).
     send(client, vendor, "P-1", "2024", 31)
     send(client, vendor, "P-2", "2024", 41)
     release(client, publisher)
+    assert national(client, analyst)[1]["value"] is None
+    # Changes resting on enough organisations and people, none dominating, are published.
+    send(client, vendor, "P-1", "2024", 60)
+    send(client, vendor, "P-2", "2024", 80)
+    release(client, publisher)
     _, cell = national(client, analyst)
-    assert cell["value"] == 31 + 41 + 50 + 45
+    assert cell["value"] == 60 + 80 + 50 + 45
+
+
+def test_naive_moments_are_utc_and_notes_are_as_released(client, vendor, publisher, analyst):
+    rows = [
+        {"kpi": "ACT-01", "organisation": o, "municipality": "GM0599", "period": "2024", "value": v}
+        for o, v in (("P-1", 30), ("P-2", 40), ("P-3", 50))
+    ]
+    client.post("/v1/submissions", json={"measurements": rows}, headers=vendor)
+    first = release(client, publisher)
+    naive = first["released_at"].replace("Z", "").split("+")[0]
+    assert national(client, analyst, as_of=naive)[1]["value"] == 120
+    assert national(client, analyst, as_of="2024-12-31")[1] is None  # before any release
+    noted = rows[0] | {"note": "after the release"}
+    client.post("/v1/submissions", json={"measurements": [noted]}, headers=vendor)
+    assert national(client, analyst, notes="true")[1]["notes"] == []
+    release(client, publisher)
+    assert national(client, analyst, notes="true")[1]["notes"] == ["after the release"]
 
 
 def test_an_unchanged_period_is_released_with_the_same_verdicts(client, vendor, publisher, analyst):
@@ -133,8 +156,27 @@ def test_release_rules(client, vendor, publisher, analyst):
     )
     assert unknown.status_code == 404
     release(client, publisher, status="final")
-    again = client.post("/v1/figure-releases", json={"period": "2024"}, headers=publisher)
-    assert again.status_code == 409 and again.json()["code"] == "period_final"
+    for period in ("2024", "2024-Q3"):  # the period and anything inside it
+        again = client.post("/v1/figure-releases", json={"period": period}, headers=publisher)
+        assert again.status_code == 409 and again.json()["code"] == "period_final"
+    # Final figures close the period for measurements too.
+    late = client.post(
+        "/v1/submissions",
+        json={
+            "measurements": [
+                {
+                    "kpi": "ACT-01",
+                    "organisation": "P-1",
+                    "municipality": "GM0599",
+                    "period": "2024",
+                    "value": 31,
+                }
+            ]
+        },
+        headers=vendor,
+    )
+    assert late.status_code == 422, late.text
+    assert "period_locked" in late.text
     missing = client.get("/v1/figure-releases/2024-r9", headers=analyst)
     assert missing.status_code == 404
     response = client.get(

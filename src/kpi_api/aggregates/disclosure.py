@@ -82,10 +82,11 @@ def primary(
     limits: Thresholds,
     vendors_of: Mapping[str, Collection[str]],
 ) -> None:
-    """Mark primary-sensitive cells hidden (published ones) or sensitive (residuals)."""
+    """Mark primary-sensitive cells hidden (published ones) or sensitive (residuals: a vendor
+    knows its own part of those too)."""
     for cell in cells.values():
         reason = verdict(cell.by_org, aggregation=aggregation, value_type=value_type, limits=limits)
-        if reason is None and not cell.residual:
+        if reason is None:
             reason = _vendor_complement(cell, aggregation, value_type, limits, vendors_of)
         if reason is not None:
             cell.hidden, cell.sensitive, cell.reason = True, True, reason
@@ -118,12 +119,23 @@ def protect(
     aggregation: str,
     value_type: str,
     fixed: Collection[Key] = (),
+    frozen: Collection[Key] = (),
+    limits: Thresholds | None = None,
+    vendors_of: Mapping[str, Collection[str]] | None = None,
 ) -> None:
-    """Hide published cells (reason ``secondary``) until no sensitive cell is determined.
+    """Hide published cells (reason ``secondary``) until no sensitive cell is determined;
+    then publish every hidden cell that is determined all the same (hiding it protects
+    nothing, and a cell that looks hidden but can be worked out would mislead a later
+    release's check of what changed). So in the end no hidden cell is determined.
 
     ``fixed``: published cells that hiding would not protect (published before, unchanged);
-    chosen only when nothing else can be.
+    chosen only when nothing else can be. ``frozen``: cells of earlier releases, part of the
+    equations but never hidden or published here. With ``limits`` and ``vendors_of``, each
+    vendor's view is checked too: a vendor knows its own organisations' part of every cell,
+    so a hidden cell resting on its organisations alone is known to it, and what it can work
+    out of a hidden cell less its own part must not be a figure that would have been hidden.
     """
+    frozen = set(frozen)
     in_relations: dict[Key, list[int]] = defaultdict(list)
     for i, r in enumerate(relations):
         for k in r.members:
@@ -141,7 +153,9 @@ def protect(
         seen, frontier = {k}, [k]
         while frontier:
             members = {m for f in frontier for i in in_relations[f] for m in relations[i].members}
-            candidates = [m for m in members if m in cells and not cells[m].hidden]
+            candidates = [
+                m for m in members if m in cells and not cells[m].hidden and m not in frozen
+            ]
             if candidates:
                 free = [m for m in candidates if m not in fixed] or candidates
                 victim = min(free, key=lambda m: (*_size(cells[m], aggregation, value_type), m))
@@ -159,7 +173,7 @@ def protect(
             members = [m for m in relations[i].members if m in cells and m != k]
             if any(cells[m].hidden and m not in known for m in members):
                 continue  # another unknown in it: this relation alone does not pin k
-            shown = [m for m in members if not cells[m].hidden]
+            shown = [m for m in members if not cells[m].hidden and m not in frozen]
             free = [m for m in shown if m not in fixed] or shown
             if free:
                 victim = min(free, key=lambda m: (*_size(cells[m], aggregation, value_type), m))
@@ -169,14 +183,45 @@ def protect(
             victims.append(victim)
         return victims
 
+    def vendor_leaks() -> list[tuple[Key, set[Key]]]:
+        """Cells some vendor can work out less its own part, where that rest is sensitive."""
+        if limits is None or not vendors_of:
+            return []
+        hidden = {k: c for k, c in cells.items() if c.hidden}
+        vendors = sorted(
+            {v for c in hidden.values() for o in c.by_org for v in vendors_of.get(o, ())}
+        )
+        out = []
+        for vendor in vendors:
+            own = {o for c in hidden.values() for o in c.by_org if vendor in vendors_of.get(o, ())}
+            mine = {k for k, c in hidden.items() if c.by_org and own.issuperset(c.by_org)}
+            if not mine:
+                continue  # it knows no hidden cell whole: the public check covers it
+            found = _determined_by_elimination(
+                relations, lambda k, mine=mine: unknown(k) and k not in mine, memo
+            )
+            for k in sorted(found - mine):
+                rest = {o: v for o, v in cells[k].by_org.items() if o not in own}
+                if rest and verdict(
+                    rest, aggregation=aggregation, value_type=value_type, limits=limits
+                ):
+                    out.append((k, found | mine))
+        return out
+
     memo: dict[frozenset[Key], set[Key]] = {}
     while True:
         _settle(relations, in_relations, cells, unknown, hide_beside)
         found = _determined_by_elimination(relations, unknown, memo)
-        leaks = sorted(k for k in found if cells[k].sensitive)
+        leaks = [(k, found) for k in sorted(k for k in found if cells[k].sensitive)]
         if not leaks:
+            leaks = vendor_leaks()
+        if not leaks:
+            for k in found:
+                cell = cells[k]
+                if not cell.residual and k not in frozen:
+                    cell.hidden, cell.reason = False, None
             return
-        hid = [v for k in leaks for v in cut(k, found)]
+        hid = [v for k, known in leaks for v in cut(k, known)]
         if not hid:
             return  # nothing left to hide: only zero-valued cells can be in this state
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -119,7 +119,11 @@ async def aggregate(
         Boundaries, Query(description="`current`: earlier years on today's municipalities.")
     ] = Boundaries.reported,
     as_of: Annotated[
-        datetime | None, Query(description="Reproduce the figures as known at this moment.")
+        datetime | None,
+        Query(
+            description="Released figures: the releases in force at this moment; live "
+            "figures: as the data stood then. Without a time zone it is read as UTC."
+        ),
     ] = None,
     notes: Annotated[bool, Query(description="Include organisations' notes.")] = False,
     release: Annotated[
@@ -146,6 +150,8 @@ async def aggregate(
     measurement of the KPI in that year is written; `Cache-Control: no-cache` computes them
     afresh (the answer is the same).
     """
+    if as_of is not None and as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=UTC)  # a moment without a zone is read as UTC
     params = service.Params(
         level=level,
         period=period,

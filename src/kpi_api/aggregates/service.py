@@ -222,6 +222,17 @@ class Computed:
     relations: list[linked.Relation] = field(default_factory=list)
 
 
+@dataclass
+class Adjustment:
+    """What a caller of ``compute`` adds to the protection of a table: cells that may not be
+    chosen to hide (``fixed``), and cells and relations of its own (never hidden or published
+    here) that take part in the equations."""
+
+    fixed: list[linked.Key] = field(default_factory=list)
+    cells: dict[linked.Key, linked.Cell] = field(default_factory=dict)
+    relations: list[linked.Relation] = field(default_factory=list)
+
+
 def compute(
     session: Session,
     *,
@@ -232,13 +243,14 @@ def compute(
     within: Period | None = None,
     as_of: datetime | None = None,
     vendor_id: str | None = None,
-    adjust: Callable[[dict[linked.Key, linked.Cell]], Iterable[linked.Key]] | None = None,
+    adjust: Callable[[dict[linked.Key, linked.Cell]], Adjustment] | None = None,
 ) -> Computed:
     """The linked table of ``spec``'s KPI in ``year``, with its suppression pattern.
 
     ``within``: only the periods inside it (a release of a quarter). ``vendor_id``: only that
-    vendor's organisations. ``adjust`` may mark cells after primary suppression (releases: the
-    change since the previous release) and returns cells that may not be chosen to hide.
+    vendor's organisations. ``adjust`` may mark cells after primary suppression and add
+    cells and relations to protect them with (releases: the previous release of each cell
+    and the change since, see ``publication``).
     """
     types = linked.targets(spec.period_types)
     stock = spec.time_aggregation == "last"
@@ -252,25 +264,32 @@ def compute(
         vendor_id=vendor_id,
     )
     contributions = linked.contributions(rows, year=year, types=types, stock=stock)
+    # One order whatever order the database returned rows in: the pattern is then the same
+    # for every computation of the same data.
+    contributions.sort(key=lambda c: (c.organisation, c.municipality, c.period, c.key))
     if within is not None:
         contributions = [c for c in contributions if within.contains(parse_period(c.period))]
     residuals = linked.residuals(contributions, types=types, stock=stock)
     cells = linked.build([*contributions, *residuals], places)
     relations = linked.relations(cells, places, types=types, stock=stock)
+    vendors_of = {} if vendor_id is not None else repo.vendors_of(session)
     disclosure.primary(
         cells,
         aggregation=spec.aggregation,
         value_type=spec.value_type,
         limits=limits,
-        vendors_of={} if vendor_id is not None else repo.vendors_of(session),
+        vendors_of=vendors_of,
     )
-    fixed = list(adjust(cells)) if adjust is not None else []
+    extra = adjust(cells) if adjust is not None else Adjustment()
     disclosure.protect(
-        cells,
-        relations,
+        cells | extra.cells,
+        relations + extra.relations,
         aggregation=spec.aggregation,
         value_type=spec.value_type,
-        fixed=fixed,
+        fixed=extra.fixed,
+        frozen=extra.cells.keys(),
+        limits=limits,
+        vendors_of=vendors_of,
     )
     return Computed(cells, contributions, relations)
 
@@ -405,7 +424,7 @@ def cell_out(
 
 
 def _notes(
-    session: Session, req: Request, vendor_id: str | None
+    session: Session, req: Request, vendor_id: str | None, as_of: datetime | None
 ) -> dict[tuple[str, str, str], list[str]]:
     out: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for muni, province, current, start, key, note in repo.notes(
@@ -414,7 +433,7 @@ def _notes(
         start=req.periods[0].start,
         end=req.periods[-1].end,
         dimension=req.params.dimension,
-        as_of=req.params.as_of,
+        as_of=as_of,
         vendor_id=vendor_id,
         limit=500,
     ):
@@ -439,10 +458,13 @@ def compose(
     releases: list[ReleaseRef] | None = None,
     unreleased: list[str] | None = None,
     latest_change: datetime | None = None,
+    notes_as_of: datetime | None = None,
 ) -> AggregateResponse:
-    """The response for cells (area, period, key, cell, release id) already chosen."""
+    """The response for cells (area, period, key, cell, release id) already chosen; notes as
+    they stood at ``notes_as_of`` (released figures: when released), else ``as_of``."""
     params = req.params
-    notes = _notes(session, req, vendor_id) if params.notes else None
+    moment = notes_as_of or params.as_of
+    notes = _notes(session, req, vendor_id, moment) if params.notes else None
     counts = (
         {} if params.level is Level.municipality else req.geo.counts(req.periods, params.boundaries)
     )

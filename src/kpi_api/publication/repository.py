@@ -85,6 +85,16 @@ def kpis_with_data(session: Session, *, start: date, end: date) -> list[str]:
     return list(session.scalars(stmt))
 
 
+def final_overlapping(session: Session, *, start: date, end: date) -> FigureRelease | None:
+    """A final release whose period overlaps [start, end], if any."""
+    stmt = select(FigureRelease).where(
+        FigureRelease.status == "final",
+        FigureRelease.period_start <= end,
+        FigureRelease.period_end >= start,
+    )
+    return session.scalars(stmt.limit(1)).first()
+
+
 def next_sequence(session: Session, period: str) -> int:
     stmt = select(func.max(FigureRelease.sequence)).where(FigureRelease.period == period)
     return (session.scalar(stmt) or 0) + 1
@@ -180,12 +190,16 @@ def contributions(session: Session, *, release_id: str, kpi: str) -> list[linked
     ]
 
 
-def suppressed(session: Session, *, release_id: str, kpi: str) -> dict[linked.Key, bool]:
+def verdicts(session: Session, *, release_id: str, kpi: str) -> dict[linked.Key, str | None]:
+    """Each released cell's suppression reason (None: published)."""
     F = ReleasedFigure
-    stmt = select(F.layer, F.area, F.period, F.disaggregation_key, F.suppressed).where(
+    stmt = select(F.layer, F.area, F.period, F.disaggregation_key, F.suppressed, F.reason).where(
         F.release_id == release_id, F.kpi_code == kpi
     )
-    return {(a, b, c, d): bool(s) for a, b, c, d, s in session.execute(stmt)}
+    return {
+        (a, b, c, d): (reason or "secondary") if hidden else None
+        for a, b, c, d, hidden, reason in session.execute(stmt)
+    }
 
 
 def figures(

@@ -20,14 +20,15 @@ Released cells are stored (values of published cells only), so reading them is a
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from functools import partial
 
 from sqlalchemy.orm import Session
 
 from kpi_api.aggregates import disclosure, linked
+from kpi_api.aggregates import repository as aggregates_repo
 from kpi_api.aggregates import service as aggregates
 from kpi_api.aggregates.schemas import AggregateResponse, ReleaseRef
+from kpi_api.aggregates.service import Adjustment
 from kpi_api.auth import Principal
 from kpi_api.catalogue.models import KpiVersion
 from kpi_api.db import utcnow
@@ -41,6 +42,7 @@ from kpi_api.publication.schemas import (
     FigureReleaseRead,
     ReleaseStatus,
 )
+from kpi_api.submissions import service as submissions
 
 
 def _invalid(pointer: str, code: str, message: str) -> Unprocessable:
@@ -98,10 +100,11 @@ def release(
     409 ``period_final`` (the period had its final release).
     """
     period = parse_period(data.period)
-    earlier = repo.of_period(session, data.period)
-    if any(r.status == ReleaseStatus.final for r in earlier):
+    final = repo.final_overlapping(session, start=period.start, end=period.end)
+    if final is not None:
         raise Conflict(
-            f"{data.period} had its final release; it takes no more.", code="period_final"
+            f"{final.period} had its final release ({final.id}); {data.period} takes no more.",
+            code="period_final",
         )
     codes = data.codes()
     if codes is None:
@@ -137,8 +140,16 @@ def release(
     session.add(row)
     session.flush()
     places = aggregates.geography(session).places
+    vendors_of = aggregates_repo.vendors_of(session)
     for spec in specs:
-        prior = _Prior(session, kpi=spec.kpi_code, period=period, places=places, limits=limits)
+        prior = _Prior(
+            session,
+            kpi=spec.kpi_code,
+            period=period,
+            places=places,
+            limits=limits,
+            vendors_of=vendors_of,
+        )
         computed = aggregates.compute(
             session,
             spec=spec,
@@ -165,12 +176,30 @@ def release(
                 suppressed=sum(c.hidden for c in shown),
             )
         )
+    if status is ReleaseStatus.final:
+        # Final figures: the period takes no more measurements either (the publisher can
+        # reopen it with DELETE /v1/period-locks/{period}, but not release it again).
+        submissions.ensure_locked(
+            session,
+            period=data.period,
+            reason=f"final figure release {row.id}",
+            actor=principal.name,
+        )
     session.flush()
     return get(session, row.id)
 
 
 class _Prior:
-    """What earlier releases of a KPI said of the cells of a period."""
+    """Earlier releases of a KPI whose cells the new release's cells succeed.
+
+    The new pattern is protected together with them (``adjust``): for every cell, the latest
+    earlier release that held it joins the equations with its own relations (its published
+    cells as constants, its hidden ones as unknowns), and the two moments are linked by
+    ``new = earlier + change``. The change is a residual cell of the organisations whose part
+    changed; a cell no organisation changed is the same unknown in both (``change`` = 0). So
+    no combination of two releases determines a cell hidden in either, nor a change that rests
+    on too few organisations; a published cell whose change does is hidden (``small_change``).
+    """
 
     def __init__(
         self,
@@ -180,56 +209,132 @@ class _Prior:
         period: Period,
         places: dict[str, linked.Place],
         limits: disclosure.Thresholds,
+        vendors_of: dict[str, set[str]],
     ) -> None:
-        self.limits = limits
-        self.releases = repo.covering(
-            session, kpi=kpi, start=period.start, end=period.end, before=None
-        )
-        self.tables: list[tuple[Period, dict[linked.Key, linked.Cell], dict[linked.Key, bool]]]
-        self.tables = [
-            (
-                parse_period(r.period),
-                linked.build(repo.contributions(session, release_id=r.id, kpi=kpi), places),
-                repo.suppressed(session, release_id=r.id, kpi=kpi),
+        self.session, self.kpi, self.places, self.period = session, kpi, places, period
+        self.limits, self.vendors_of = limits, vendors_of
+        self.releases = [
+            (parse_period(r.period), r.id)
+            for r in repo.covering(
+                session, kpi=kpi, start=period.start, end=period.end, before=None
             )
-            for r in self.releases
         ]
 
-    def adjust(
-        self, cells: dict[linked.Key, linked.Cell], spec: KpiVersion
-    ) -> Iterable[linked.Key]:
-        """Mark changes since each cell was last released; return the cells fixed as known."""
-        aggregation, value_type = spec.aggregation, spec.value_type
-        fixed = []
-        for key, cell in cells.items():
-            if cell.residual:
-                continue
-            last = next(
-                ((t, h) for p, t, h in self.tables if p.contains(parse_period(key[2]))), None
+    def adjust(self, cells: dict[linked.Key, linked.Cell], spec: KpiVersion) -> Adjustment:
+        """Every earlier release of the period joins the equations; each pair of moments
+        (this one and each earlier one, and the earlier ones among themselves) is linked
+        cell by cell by ``newer = older + change``."""
+        out = Adjustment()
+        tables: list[tuple[str, Period, dict[linked.Key, linked.Cell]]] = [("", self.period, cells)]
+        for covered, release_id in self.releases:  # newest first
+            tables.append((release_id, covered, self._table(release_id, spec, out)))
+        for i, (newer_id, _, newer) in enumerate(tables):
+            for older_id, older_period, older in tables[i + 1 :]:
+                self._link(newer_id, newer, older_id, older, older_period, spec, out)
+        return out
+
+    def _table(
+        self, release_id: str, spec: KpiVersion, out: Adjustment
+    ) -> dict[linked.Key, linked.Cell]:
+        """An earlier release's table as released (its verdicts), added to ``out``."""
+        types = linked.targets(spec.period_types)
+        stock = spec.time_aggregation == "last"
+        earlier = repo.contributions(self.session, release_id=release_id, kpi=self.kpi)
+        residuals = linked.residuals(earlier, types=types, stock=stock)
+        before = linked.build([*earlier, *residuals], self.places)
+        verdicts = repo.verdicts(self.session, release_id=release_id, kpi=self.kpi)
+        disclosure.primary(
+            {k: c for k, c in before.items() if c.residual},
+            aggregation=spec.aggregation,
+            value_type=spec.value_type,
+            limits=self.limits,
+            vendors_of=self.vendors_of,
+        )
+        for key, cell in before.items():
+            if not cell.residual:
+                reason = verdicts.get(key)
+                cell.hidden = reason is not None
+                cell.sensitive = reason not in (None, "secondary")
+                cell.reason = reason
+            out.cells[_at(release_id, key)] = cell
+        for r in linked.relations(before, self.places, types=types, stock=stock):
+            out.relations.append(
+                linked.Relation(
+                    _at(release_id, r.total),
+                    tuple(_at(release_id, p) for p in r.parts),
+                    _at(release_id, r.residual) if r.residual is not None else None,
+                )
             )
-            if last is None:
-                continue  # never released before
-            before, hidden_before = last[0].get(key), last[1].get(key, False)
-            old = before.by_org if before is not None else {}
+        return before
+
+    def _link(
+        self,
+        newer_id: str,
+        newer: dict[linked.Key, linked.Cell],
+        older_id: str,
+        older: dict[linked.Key, linked.Cell],
+        older_period: Period,
+        spec: KpiVersion,
+        out: Adjustment,
+    ) -> None:
+        """``newer = older + change`` for every cell both moments cover; a cell nobody changed
+        is the same unknown in both. Changes in this release may hide its cells."""
+        current = newer_id == ""
+        keys = {
+            k
+            for table in (newer, older)
+            for k, c in table.items()
+            if not c.residual and older_period.contains(parse_period(k[2]))
+        }
+        if current:
+            keys = {k for k in keys if self.period.contains(parse_period(k[2]))}
+        for key in sorted(keys):
+            now, old = newer.get(key), older.get(key)
+            new_parts = now.by_org if now is not None else {}
+            old_parts = old.by_org if old is not None else {}
             changes = {
                 org: diff
-                for org in {*old, *cell.by_org}
+                for org in sorted({*old_parts, *new_parts})
                 if any(
-                    diff := linked.sub(cell.by_org.get(org, linked.ZERO), old.get(org, linked.ZERO))
+                    diff := linked.sub(
+                        new_parts.get(org, linked.ZERO), old_parts.get(org, linked.ZERO)
+                    )
                 )
             }
             if not changes:
-                if hidden_before and not cell.hidden:
-                    cell.hidden, cell.reason = True, "secondary"
-                elif not hidden_before and not cell.hidden:
-                    fixed.append(key)
-            elif not hidden_before and not cell.hidden:
-                reason = disclosure.verdict(
-                    changes, aggregation=aggregation, value_type=value_type, limits=self.limits
+                out.relations.append(
+                    linked.Relation(_at(newer_id, key), (_at(older_id, key),), None)
                 )
-                if reason is not None:
-                    cell.hidden, cell.sensitive, cell.reason = True, True, "small_change"
-        return fixed
+                if (
+                    current
+                    and now is not None
+                    and not now.hidden
+                    and old is not None
+                    and not old.hidden
+                ):
+                    out.fixed.append(key)
+                continue
+            change = _at(f"Δ{newer_id}~{older_id}", key)
+            delta = linked.Cell(vals=linked.ZERO, by_org=changes, residual=True, hidden=True)
+            disclosure.primary(
+                {change: delta},
+                aggregation=spec.aggregation,
+                value_type=spec.value_type,
+                limits=self.limits,
+                vendors_of=self.vendors_of,
+            )
+            out.cells[change] = delta
+            out.relations.append(linked.Relation(_at(newer_id, key), (_at(older_id, key),), change))
+            shown_before = old is not None and not old.hidden
+            if current and now is not None and not now.hidden and shown_before and delta.sensitive:
+                now.hidden, now.sensitive, now.reason = True, True, "small_change"
+
+
+def _at(release_id: str, key: linked.Key) -> linked.Key:
+    """A cell of an earlier release (or a change between two), as a key of its own."""
+    if not release_id:
+        return key
+    return (f"{release_id}|{key[0]}", key[1], key[2], key[3])
 
 
 def released(
@@ -314,4 +419,5 @@ def released(
         ],
         unreleased=[p.code for p in req.periods if p.code not in chosen],
         latest_change=newest.released_at if newest is not None else None,
+        notes_as_of=newest.released_at if newest is not None else None,
     )

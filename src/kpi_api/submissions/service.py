@@ -492,6 +492,12 @@ def lock_period(session: Session, *, data: PeriodLockCreate, actor: str) -> Peri
     return _lock_read(lock)
 
 
+def ensure_locked(session: Session, *, period: str, reason: str, actor: str) -> None:
+    """Close a period for writes unless it is closed already."""
+    if session.get(PeriodLock, parse_period(period).code) is None:
+        lock_period(session, data=PeriodLockCreate(period=period, reason=reason), actor=actor)
+
+
 def unlock_period(session: Session, *, period: str) -> None:
     lock = session.get(PeriodLock, period)
     if lock is None:

@@ -305,8 +305,11 @@ def _whole(x: float) -> bool:
     return math.isfinite(x) and x == int(x)
 
 
-def _shown(x: float) -> float | int:
-    """A number as a message shows it: whole numbers without ``.0``, others to 4 decimals."""
+def _shown(x: float) -> float | int | str:
+    """A number as a message shows it: whole numbers without ``.0``, others to 4 decimals,
+    very large ones in exponent notation (1e+308, not its 309 digits)."""
+    if math.isfinite(x) and abs(x) >= 1e15:
+        return f"{x:g}"
     return int(x) if _whole(x) else round(x, 4)
 
 
