@@ -153,7 +153,7 @@ def test_the_check_finds_a_determined_cell():
     assert hidden in disclosure._determined_by_elimination(relations, lambda k: cells[k].hidden)
     disclosure.protect(cells, relations, aggregation="sum", value_type="count")
     assert hidden not in determined(cells, relations)
-    assert cells[("municipality", "GM0004", "2024", "")].reason == "secondary"
+    assert any(c.reason == "secondary" for c in cells.values())
 
 
 def test_a_vendor_cannot_subtract_its_own_figures():

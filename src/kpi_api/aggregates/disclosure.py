@@ -165,20 +165,55 @@ def protect(
             seen.update(frontier)
         return None
 
+    strikes: dict[Key, int] = defaultdict(int)
+
+    def isolated(m: Key, known: set[Key], via: int) -> int | None:
+        """A relation (other than ``via``) in which ``m`` would be the only unknown."""
+        for j in in_relations[m]:
+            if j == via:
+                continue
+            others = [x for x in relations[j].members if x in cells and x != m]
+            if not any(cells[x].hidden and x not in known for x in others):
+                return j
+        return None
+
+    def hide(m: Key, known: set[Key], via: int, depth: int, victims: list[Key]) -> None:
+        """Hide ``m``; where that alone would leave it determined by another relation, hide a
+        published cell there too (a province and one of its municipalities, say)."""
+        cells[m].hidden, cells[m].reason = True, "secondary"
+        victims.append(m)
+        while depth > 0 and (j := isolated(m, known, via)) is not None:
+            shown = [
+                x
+                for x in relations[j].members
+                if x in cells and x != m and not cells[x].hidden and x not in frozen
+            ]
+            if not shown:
+                return
+            free = [x for x in shown if x not in fixed] or shown
+            hide(min(free, key=rank), known, j, depth - 1, victims)
+
+    def rank(m: Key) -> tuple[float, int, Key]:
+        return (*_size(cells[m], aggregation, value_type), m)
+
     def cut(k: Key, known: set[Key]) -> list[Key]:
         """Hide a published cell in every relation that pins ``k`` down by itself (all its
-        other members published or determined); BFS further where none is published."""
-        victims = []
+        other members published or determined); from its second time, in every relation
+        holding it (the final step publishes again what that hid in vain); BFS further where
+        none is published. A cell that hiding would leave determined elsewhere is chosen last."""
+        strikes[k] += 1
+        victims: list[Key] = []
         for i in in_relations[k]:
             members = [m for m in relations[i].members if m in cells and m != k]
-            if any(cells[m].hidden and m not in known for m in members):
+            pinned = not any(cells[m].hidden and m not in known for m in members)
+            if not pinned and strikes[k] == 1:
                 continue  # another unknown in it: this relation alone does not pin k
             shown = [m for m in members if not cells[m].hidden and m not in frozen]
             free = [m for m in shown if m not in fixed] or shown
             if free:
-                victim = min(free, key=lambda m: (*_size(cells[m], aggregation, value_type), m))
-                cells[victim].hidden, cells[victim].reason = True, "secondary"
-                victims.append(victim)
+                effective = [m for m in free if isolated(m, known, i) is None]
+                victim = min(effective or free, key=rank)
+                hide(victim, known, i, 2, victims)
         if not victims and (victim := hide_beside(k)) is not None:
             victims.append(victim)
         return victims
