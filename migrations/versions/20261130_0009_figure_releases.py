@@ -67,7 +67,11 @@ def upgrade() -> None:
         sa.Column("layer", sa.String(12), nullable=False),
         sa.Column("area", sa.String(6), nullable=False),
         sa.Column("period", sa.String(7), nullable=False),
-        sa.Column("disaggregation_key", sa.String(500), nullable=False),
+        sa.Column(
+            "disaggregation_key",
+            sa.String(500).with_variant(sa.String(500, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("value", sa.String(40), nullable=True),
         sa.Column("numerator", sa.String(40), nullable=True),
         sa.Column("denominator", sa.String(40), nullable=True),

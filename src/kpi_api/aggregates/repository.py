@@ -100,6 +100,15 @@ def vendors_of(session: Session) -> dict[str, set[str]]:
     return out
 
 
+def dimension_keys(column: ColumnElement[str], dimension: str | None) -> ColumnElement[bool]:
+    """Disaggregation keys of a total (``""``) or of one breakdown (``dimension=code``): in
+    byte order (COLLATE "C", migration 0007) exactly the keys after ``dimension=`` and before
+    ``dimension>``, an index range."""
+    if dimension is None:
+        return column == ""
+    return and_(column > dimension + "=", column < dimension + ">")
+
+
 def notes(
     session: Session,
     *,
@@ -113,14 +122,9 @@ def notes(
 ) -> Sequence[Any]:
     """Notes organisations attached to the measurements of a KPI in a range: (municipality,
     province, today's municipality, period start, disaggregation key, note)."""
-    if dimension is None:
-        keys = V.c.disaggregation_key == ""
-    else:
-        keys = and_(
-            V.c.disaggregation_key > dimension + "=",
-            V.c.disaggregation_key < dimension + ">",
-            V.c.disaggregation_key.not_like("%;%"),
-        )
+    keys = and_(
+        dimension_keys(V.c.disaggregation_key, dimension), V.c.disaggregation_key.not_like("%;%")
+    )
     stmt = (
         select(
             V.c.municipality_code,

@@ -70,7 +70,10 @@ class ReleasedFigure(Base):
     layer: Mapped[str] = mapped_column(String(12), primary_key=True)
     area: Mapped[str] = mapped_column(String(6), primary_key=True)
     period: Mapped[str] = mapped_column(String(7), primary_key=True)
-    disaggregation_key: Mapped[str] = mapped_column(String(500), primary_key=True)
+    # Byte order on PostgreSQL, as in measurement_version: a breakdown is an index range.
+    disaggregation_key: Mapped[str] = mapped_column(
+        String(500).with_variant(String(500, collation="C"), "postgresql"), primary_key=True
+    )
     # The additive parts as exact decimal text (null when suppressed).
     value: Mapped[str | None] = mapped_column(String(40), nullable=True)
     numerator: Mapped[str | None] = mapped_column(String(40), nullable=True)

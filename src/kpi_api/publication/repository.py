@@ -7,10 +7,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from kpi_api.aggregates import linked
+from kpi_api.aggregates.repository import dimension_keys
 from kpi_api.publication.models import (
     FigureRelease,
     FigureReleaseKpi,
@@ -215,13 +216,7 @@ def figures(
     """Released cells as plain rows (columns of ``ReleasedFigure``): one index range per
     request, no ORM objects to build. ``area``: one area only (else all of the layer)."""
     F = ReleasedFigure.__table__
-    if dimension is None:
-        keys = F.c.disaggregation_key == ""
-    else:
-        keys = and_(
-            F.c.disaggregation_key > dimension + "=",
-            F.c.disaggregation_key < dimension + ">",
-        )
+    keys = dimension_keys(F.c.disaggregation_key, dimension)
     stmt = select(F).where(
         F.c.kpi_code == kpi,
         F.c.layer == layer,
