@@ -328,3 +328,15 @@ def test_batch_size_is_limited(client, world, app):
     app.state.settings = app.state.settings.model_copy(update={"max_batch_rows": 3})
     response = submit(client, world.a, [row(record_id=str(i)) for i in range(4)])
     assert response.status_code == 413 and response.json()["code"] == "batch_too_large"
+
+
+@pytest.mark.parametrize("field", ["value", "n"])
+def test_booleans_are_not_numbers(client, world, field):
+    """JSON true is not 1: refused with the field and the rule, never stored."""
+    bad = row(**{field: True}) if field == "value" else row(kpi="IMP-ZEL-02", mean=3.4, n=True)
+    if field == "n":
+        bad.pop("value")
+    response = submit(client, world.a, [bad])
+    assert response.status_code == 422, response.text
+    errors = response.json()["submission"]["errors"]
+    assert [(e["field"], e["code"]) for e in errors] == [(field, "field_invalid")]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from kpi_api.errors import Problem
 from kpi_api.periods import PeriodCode
@@ -15,6 +17,17 @@ from kpi_api.strict import StrictModel
 class Mode(enum.StrEnum):
     all_or_nothing = "all_or_nothing"
     partial = "partial"
+
+
+def _not_a_boolean(value: Any) -> Any:
+    # JSON true/false are not numbers: never silently 1 or 0.
+    if isinstance(value, bool):
+        raise PydanticCustomError("float_type", "Input should be a number, not true or false")
+    return value
+
+
+#: A number in a measurement: a JSON number (or a numeric string from CSV), never a boolean.
+Number = Annotated[float, BeforeValidator(_not_a_boolean)]
 
 
 class MeasurementIn(BaseModel):
@@ -42,11 +55,11 @@ class MeasurementIn(BaseModel):
         max_length=10,
         description='Dimension -> code (e.g. {"age_band": "12-17"}); empty for a total.',
     )
-    value: float | None = Field(default=None, description="For sum KPIs (counts, amounts).")
-    numerator: float | None = Field(default=None, description="For percentage KPIs.")
-    denominator: float | None = Field(default=None, description="For percentage KPIs.")
-    mean: float | None = Field(default=None, description="For scores and mean durations.")
-    n: float | None = Field(default=None, description="Observations behind `mean`.")
+    value: Number | None = Field(default=None, description="For sum KPIs (counts, amounts).")
+    numerator: Number | None = Field(default=None, description="For percentage KPIs.")
+    denominator: Number | None = Field(default=None, description="For percentage KPIs.")
+    mean: Number | None = Field(default=None, description="For scores and mean durations.")
+    n: Number | None = Field(default=None, description="Observations behind `mean`.")
     note: str | None = Field(default=None, max_length=2000, description="Explains the figure.")
     record_id: str | None = Field(default=None, max_length=200, description="Vendor's own id.")
     withdraw: bool = Field(default=False, description="Withdraw the current measurement.")
