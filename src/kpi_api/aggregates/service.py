@@ -294,14 +294,26 @@ def compute(
     return Computed(cells, contributions, relations)
 
 
+#: A linked table as answers read it: per (layer, period), its cells (area, key, figure).
+Table = dict[tuple[str, str], list[tuple[str, str, "Figure"]]]
+
+
+def _table(computed: Computed) -> Table:
+    out: Table = defaultdict(list)
+    for (layer, area, period, key), cell in computed.cells.items():
+        if not cell.residual:
+            out[(layer, period)].append((area, key, Figure.of(cell)))
+    return dict(out)
+
+
 def _tables(
     session: Session,
     req: Request,
     *,
     limits: disclosure.Thresholds,
     principal: Principal,
-    cache: TableCache[Computed] | None,
-) -> dict[int, Computed]:
+    cache: TableCache[Table] | None,
+) -> dict[int, Table]:
     vendor_id = principal.vendor_id if principal.role is Role.vendor else None
     keep = cache is not None and vendor_id is None and req.params.as_of is None
     revisions = repo.revisions(session, req.kpi, set(req.years)) if keep else {}
@@ -311,18 +323,19 @@ def _tables(
         revision = revisions.get(year, 0)
         got = cache.get(key, revision) if keep and cache is not None else None
         if got is None:
-            got = compute(
-                session,
-                spec=req.spec,
-                year=year,
-                limits=limits,
-                places=req.geo.places,
-                as_of=req.params.as_of,
-                vendor_id=vendor_id,
+            got = _table(
+                compute(
+                    session,
+                    spec=req.spec,
+                    year=year,
+                    limits=limits,
+                    places=req.geo.places,
+                    as_of=req.params.as_of,
+                    vendor_id=vendor_id,
+                )
             )
-            got.relations = []  # not needed to answer; keeps the cache small
             if keep and cache is not None:
-                cache.put(key, revision, len(got.cells), got)
+                cache.put(key, revision, sum(len(v) for v in got.values()), got)
         out[year] = got
     return out
 
@@ -521,18 +534,19 @@ def live(
     *,
     principal: Principal,
     limits: disclosure.Thresholds,
-    cache: TableCache[Computed] | None = None,
+    cache: TableCache[Table] | None = None,
 ) -> AggregateResponse:
     """Figures as the data stand (or stood ``as_of``): the publisher's quality control, and a
     vendor's view of its own organisations."""
     vendor_id = principal.vendor_id if principal.role is Role.vendor else None
     keep = wanted(req)
     layer = req.layer
+    tables = _tables(session, req, limits=limits, principal=principal, cache=cache)
     chosen = [
-        (area, period, key, Figure.of(cell), None)
-        for table in _tables(session, req, limits=limits, principal=principal, cache=cache).values()
-        for (lay, area, period, key), cell in table.cells.items()
-        if lay == layer and not cell.residual and keep(area, period, key)
+        (area, period.code, key, figure, None)
+        for period in req.periods
+        for area, key, figure in tables[period.start.year].get((layer, period.code), ())
+        if keep(area, period.code, key)
     ]
     return compose(
         session,
