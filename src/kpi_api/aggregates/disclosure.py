@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from kpi_api.aggregates.linked import Cell, Key, Relation, Vals
 
 PRIME = (1 << 61) - 1
+#: Rounds of choosing one cell per relation before hiding all around a cell that still leaks.
+PATIENT_ROUNDS = 6
 
 
 @dataclass(frozen=True)
@@ -243,7 +245,24 @@ def protect(
                     out.append((k, found | mine))
         return out
 
+    def surround(k: Key, known: set[Key]) -> list[Key]:
+        """Hide every published cell sharing a relation with ``k``, and with the determined
+        hidden cells there: bounded work where choosing one cell at a time crawls."""
+        victims = []
+        near = {k}
+        for i in in_relations[k]:
+            near.update(m for m in relations[i].members if m in known)
+        for m in near:
+            for i in in_relations[m]:
+                for x in relations[i].members:
+                    cell = cells.get(x)
+                    if cell is not None and not cell.hidden and x not in frozen:
+                        cell.hidden, cell.reason = True, "secondary"
+                        victims.append(x)
+        return victims
+
     memo: dict[frozenset[Key], set[Key]] = {}
+    rounds = 0
     while True:
         _settle(relations, in_relations, cells, unknown, hide_beside)
         found = _determined_by_elimination(relations, unknown, memo)
@@ -256,7 +275,11 @@ def protect(
                 if not cell.residual and k not in frozen:
                     cell.hidden, cell.reason = False, None
             return
-        hid = [v for k, known in leaks for v in cut(k, known)]
+        rounds += 1
+        if rounds <= PATIENT_ROUNDS:
+            hid = [v for k, known in leaks for v in cut(k, known)]
+        else:  # still leaking: hide everything around each leak, two relations deep
+            hid = [v for k, known in leaks for v in surround(k, known)]
         if not hid:
             return  # nothing left to hide: only zero-valued cells can be in this state
 
