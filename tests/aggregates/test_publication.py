@@ -155,6 +155,21 @@ def test_release_rules(client, vendor, publisher, analyst):
         "/v1/figure-releases", json={"period": "2024", "kpis": ["NOPE-1"]}, headers=publisher
     )
     assert unknown.status_code == 404
+    empty = client.post(
+        "/v1/figure-releases", json={"period": "2024", "kpis": ["ACT-09"]}, headers=publisher
+    )
+    assert empty.status_code == 422 and empty.json()["code"] == "nothing_to_release"
+    release(client, publisher)
+    backwards = client.post(
+        "/v1/figure-releases", json={"period": "2024", "status": "provisional"}, headers=publisher
+    )
+    assert backwards.status_code == 422 and backwards.json()["code"] == "status_backwards"
+    both = client.get(
+        "/v1/aggregates/ACT-01",
+        params={"period": "2024", "release": "2024-r1", "as_of": "2025-01-01T00:00:00Z"},
+        headers=analyst,
+    )
+    assert both.status_code == 422 and both.json()["code"] == "release_or_as_of"
     release(client, publisher, status="final")
     for period in ("2024", "2024-Q3"):  # the period and anything inside it
         again = client.post("/v1/figure-releases", json={"period": period}, headers=publisher)
@@ -178,6 +193,7 @@ def test_release_rules(client, vendor, publisher, analyst):
     assert late.status_code == 422, late.text
     assert "period_locked" in late.text
     missing = client.get("/v1/figure-releases/2024-r9", headers=analyst)
+    assert client.get("/v1/figure-releases/2024-r1", headers=analyst).status_code == 200
     assert missing.status_code == 404
     response = client.get(
         "/v1/aggregates/ACT-01", params={"period": "2024", "release": "2024-r9"}, headers=analyst

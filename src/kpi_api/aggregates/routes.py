@@ -15,7 +15,7 @@ from kpi_api.aggregates.schemas import AggregateResponse, Boundaries, Level
 from kpi_api.auth import Principal, Role, require_roles
 from kpi_api.catalogue.schemas import CODE_PATTERN
 from kpi_api.db import SessionDep
-from kpi_api.errors import problem_responses
+from kpi_api.errors import FieldError, Unprocessable, problem_responses
 from kpi_api.periods import PERIOD_PATTERN
 from kpi_api.publication import service as publication
 from kpi_api.strict import NoNul
@@ -150,6 +150,19 @@ async def aggregate(
     measurement of the KPI in that year is written; `Cache-Control: no-cache` computes them
     afresh (the answer is the same).
     """
+    if release is not None and as_of is not None:
+        raise Unprocessable(
+            "Give release or as_of: a release is one moment already.",
+            code="release_or_as_of",
+            errors=[
+                FieldError(
+                    location="query",
+                    pointer="/as_of",
+                    code="release_or_as_of",
+                    message="Give release or as_of.",
+                )
+            ],
+        )
     if as_of is not None and as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=UTC)  # a moment without a zone is read as UTC
     params = service.Params(

@@ -121,6 +121,12 @@ def release(
                 f"figures per {period.type}.",
             )
     sequence = repo.next_sequence(session, data.period)
+    if data.status is ReleaseStatus.provisional and sequence > 1:
+        raise _invalid(
+            "/status",
+            "status_backwards",
+            f"{data.period} was released before: a next release is revised or final.",
+        )
     status = data.status or (ReleaseStatus.provisional if sequence == 1 else ReleaseStatus.revised)
     row = FigureRelease(
         id=f"{data.period}-r{sequence}",
@@ -167,6 +173,12 @@ def release(
             contributions=computed.contributions,
         )
         shown = [c for c in computed.cells.values() if not c.residual]
+        if not shown:
+            raise _invalid(
+                "/kpis",
+                "nothing_to_release",
+                f"No measurements of {spec.kpi_code} in {data.period}.",
+            )
         session.add(
             FigureReleaseKpi(
                 release_id=row.id,
