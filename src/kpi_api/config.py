@@ -35,10 +35,10 @@ class Settings(BaseSettings):
         "(of the value, the denominator or n); 1 turns the rule off.",
     )
     aggregate_cache_rows: int = Field(
-        default=200_000,
+        default=2_000_000,
         ge=0,
-        description="Cells of linked tables kept per process until their data change "
-        "(0: no cache).",
+        description="Cells of live linked tables kept per process until their data change, "
+        "~200 bytes each (0: no cache). A national KPI-year holds up to ~150,000.",
     )
     rate_limit_per_minute: int = Field(
         default=600, ge=0, description="Requests per minute per API key (0: no limit)."

@@ -17,8 +17,9 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
-#: Cells kept per process, a few hundred bytes each; least recently used tables go first.
-DEFAULT_MAX_ROWS = 200_000
+#: Cells kept per process, ~200 bytes each (a national KPI-year holds up to ~150,000); least
+#: recently used tables go first.
+DEFAULT_MAX_ROWS = 2_000_000
 
 T = TypeVar("T")
 
