@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 from fractions import Fraction
 
-from kpi_api.aggregates.linked import Number, Vals
+from kpi_api.aggregates.linked import Vals
 
 SUM, RATIO, WEIGHTED = "sum", "ratio_of_sums", "weighted_mean"
 
@@ -29,20 +29,16 @@ def rounded(x: Fraction, decimals: int) -> int | Decimal:
     return Decimal(whole).scaleb(-decimals)
 
 
-def _fraction(x: Number) -> Fraction:
-    return Fraction(x)
-
-
 def figure(aggregation: str, vals: Vals, decimals: int) -> int | Decimal | None:
     """The published value of a cell from its additive parts (None: no denominator or n)."""
     if aggregation == SUM:
-        return rounded(_fraction(vals[0]), decimals)
+        return rounded(Fraction(vals[0]), decimals)
     if aggregation == RATIO:
-        den = _fraction(vals[2])
-        return rounded(100 * _fraction(vals[1]) / den, decimals) if den else None
+        den = Fraction(vals[2])
+        return rounded(100 * Fraction(vals[1]) / den, decimals) if den else None
     if aggregation == WEIGHTED:
-        n = _fraction(vals[4])
-        return rounded(_fraction(vals[3]) / n, decimals) if n else None
+        n = Fraction(vals[4])
+        return rounded(Fraction(vals[3]) / n, decimals) if n else None
     raise ValueError(f"unknown aggregation {aggregation!r}")
 
 

@@ -219,7 +219,6 @@ class Computed:
 
     cells: dict[linked.Key, linked.Cell]
     contributions: list[linked.Contribution]
-    relations: list[linked.Relation] = field(default_factory=list)
 
 
 @dataclass
@@ -291,7 +290,7 @@ def compute(
         limits=limits,
         vendors_of=vendors_of,
     )
-    return Computed(cells, contributions, relations)
+    return Computed(cells, contributions)
 
 
 #: A linked table as answers read it: per (layer, period), its cells (area, key, figure).
