@@ -70,7 +70,7 @@ def test_0008_adds_and_drops_precision_and_limits_keeping_the_catalogue(scratch)
                 )
 
         loaded = counts()
-        assert loaded[0] == 60 and loaded[1] and loaded[1] > 60
+        assert loaded[0] == 62 and loaded[1] and loaded[1] > 62  # 2026.11, and 2026.12's two
         command.downgrade(migrate.alembic_config(url), "0007")
         engine.dispose()
         columns = {c["name"] for c in inspect(engine).get_columns("kpi_version")}
@@ -85,6 +85,55 @@ def test_0008_adds_and_drops_precision_and_limits_keeping_the_catalogue(scratch)
                     "SELECT count(*) FROM kpi_version WHERE decimals IS NULL AND count_max IS NULL"
                 )
             ).scalar_one()
-        assert nulls == 60
+        assert nulls == 62
+    finally:
+        engine.dispose()
+
+
+def test_0010_adds_and_drops_comparability_keeping_versions_and_releases(scratch):
+    """0010 adds each version's comparability and released cells' other-definition counts;
+    down and up again on a loaded catalogue keeps every version and release member (what
+    a downgrade drops, the comparability statements, comes back as NULL: read as minor)."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from kpi_api.catalogue.loader import load
+    from kpi_api.db import make_engine
+
+    url = scratch.create()
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    try:
+        from sqlalchemy.orm import Session
+
+        with Session(engine) as session, session.begin():
+            load(session)
+
+        def counts() -> tuple[int, int, int]:
+            with engine.connect() as conn:
+                return tuple(
+                    conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+                    for t in ("kpi_version", "release_kpi", "release")
+                )
+
+        loaded = counts()
+        with engine.connect() as conn:
+            majors = conn.execute(
+                text(
+                    "SELECT kpi_code, version, effective_from FROM kpi_version "
+                    "WHERE comparability = 'major'"
+                )
+            ).all()
+        assert [(k, v) for k, v, _ in majors] == [("ACT-09", 2)]
+        command.downgrade(migrate.alembic_config(url), "0009")
+        engine.dispose()
+        columns = {c["name"] for c in inspect(engine).get_columns("kpi_version")}
+        assert not {"comparability", "effective_from", "change_note_nl"} & columns
+        released = {c["name"] for c in inspect(engine).get_columns("released_figure")}
+        assert "organisations_other_definition" not in released
+        assert counts() == loaded
+        migrate.upgrade(url)
+        engine.dispose()
+        assert counts() == loaded
     finally:
         engine.dispose()

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kpi_api.catalogue import models, service
 from kpi_api.catalogue import repository as repo
-from kpi_api.catalogue.loader import CatalogueFiles, LoaderError, load, read_files
+from kpi_api.catalogue.loader import (
+    CatalogueFiles,
+    KpiChangeEntry,
+    KpiEntry,
+    LoaderError,
+    load,
+    read_files,
+)
 from kpi_api.catalogue.schemas import ALLOWED_AGGREGATIONS, Layer, ValueType
 from tests.conftest import migrated
 
@@ -36,13 +45,17 @@ def snapshot(session: Session) -> dict[str, int]:
 DECIMALS = {"count": 0, "percentage": 1, "score": 2, "duration_days": 1, "amount_eur": 2}
 
 
-def test_the_files_are_release_2026_11_with_60_kpis():
-    assert FILES.release.id == "2026.11"
+def test_the_files_are_releases_2026_11_and_2026_12_with_60_kpis():
+    assert [r.id for r in FILES.releases] == ["2026.11", "2026.12"]
+    assert FILES.release.id == "2026.12"
     assert len(FILES.kpis) == 60
-    for title in (FILES.release.title_nl, FILES.release.description_nl):
+    first = FILES.releases[0]
+    for title in (first.title_nl, first.description_nl):
         assert "precisie" in title and "grenzen" in title
-    for title in (FILES.release.title_en, FILES.release.description_en):
+    for title in (first.title_en, first.description_en):
         assert "precision" in title and "limits" in title
+    changed = {k.code: [c.comparability.value for c in k.changes] for k in FILES.kpis if k.changes}
+    assert changed == {"ACT-09": ["major"], "ACT-10": ["minor"]}
 
 
 def test_every_kpi_declares_its_precision_and_a_finite_bound():
@@ -90,7 +103,8 @@ def test_loading_into_an_empty_database_is_idempotent(scratch):
     try:
         with Session(engine) as session, session.begin():
             first = load(session, FILES)
-        assert first.published and first.changes["kpi_versions_published"] == len(FILES.kpis)
+        # Release 2026.11 with every KPI, then 2026.12 with ACT-09 and ACT-10 version 2.
+        assert first.published and first.changes["kpi_versions_published"] == len(FILES.kpis) + 2
         with Session(engine) as session, session.begin():
             after_first = snapshot(session)
             second = load(session, FILES)
@@ -103,7 +117,15 @@ def test_loading_into_an_empty_database_is_idempotent(scratch):
 
 def test_a_changed_definition_becomes_a_new_version_in_a_new_release(db):
     files = FILES.model_copy(deep=True)
-    files.release.id = "2099.01"
+    files.releases.append(files.release.model_copy(update={"id": "2099.01"}))
+    files.kpis[0].changes.append(
+        KpiChangeEntry(
+            release="2099.01",
+            comparability="major",
+            effective_from=date(2099, 1, 1),
+            before={"unit": files.kpis[0].unit},
+        )
+    )
     files.kpis[0].unit = "changed unit"
     files.code_lists[0].items[0].name_en = "Renamed item"
     report = load(db, files)
@@ -113,11 +135,34 @@ def test_a_changed_definition_becomes_a_new_version_in_a_new_release(db):
     versions = db.scalars(
         select(models.KpiVersion).where(models.KpiVersion.kpi_code == files.kpis[0].code)
     ).all()
-    assert [(v.version, v.status, v.unit) for v in versions] == [
-        (1, "published", FILES.kpis[0].unit),
-        (2, "published", "changed unit"),
+    assert [(v.version, v.status, v.unit, v.comparability) for v in versions] == [
+        (1, "published", FILES.kpis[0].unit, None),
+        (2, "published", "changed unit", "major"),
     ]
+    assert versions[1].effective_from == date(2099, 1, 1)
     assert not load(db, files).changed
+
+
+def test_a_changed_definition_without_its_change_entry_is_refused(db):
+    """Editing a KPI without recording the change would rewrite what 2026.11 published."""
+    files = FILES.model_copy(deep=True)
+    files.releases.append(files.release.model_copy(update={"id": "2099.01"}))
+    files.kpis[0].unit = "changed unit"
+    with pytest.raises(LoaderError, match=r"release 2026\.11 is published with other content"):
+        load(db, files)
+
+
+def test_a_major_change_recorded_as_minor_is_refused(db):
+    files = FILES.model_copy(deep=True)
+    files.releases.append(files.release.model_copy(update={"id": "2099.01"}))
+    files.kpis[0].changes.append(
+        KpiChangeEntry(
+            release="2099.01", comparability="minor", before={"unit": files.kpis[0].unit}
+        )
+    )
+    files.kpis[0].unit = "changed unit"
+    with pytest.raises(LoaderError, match="cannot be minor: unit"):
+        load(db, files)
 
 
 def test_changed_files_under_a_published_release_id_are_refused(db):
@@ -130,9 +175,14 @@ def test_changed_files_under_a_published_release_id_are_refused(db):
 def _as_published_in_2024_12() -> CatalogueFiles:
     """The files as release 2024.12 had them: no precision, no count limit."""
     files = FILES.model_copy(deep=True)
-    files.release.id = "2024.12"
-    for k in files.kpis:
-        k.decimals = k.count_max = None
+    position = files.position
+    for i, k in enumerate(files.kpis):
+        definition = k.definition_at(position, "2026.11").model_dump()
+        files.kpis[i] = KpiEntry(
+            code=k.code, layer=k.layer, life_domain=k.life_domain, **definition
+        )
+        files.kpis[i].decimals = files.kpis[i].count_max = None
+    files.releases = [files.releases[0].model_copy(update={"id": "2024.12"})]
     return files
 
 
@@ -151,10 +201,10 @@ def test_release_2026_11_adds_precision_and_limits_leaving_2024_12_as_it_was(scr
                 v.range_max = None
         with Session(engine) as session, session.begin():
             report = load(session, FILES)
-        assert report.published and report.release == "2026.11"
-        assert report.changes == {"kpi_versions_published": 60, "kpis_removed": 0}
+        assert report.published and report.release == "2026.12"
+        assert report.changes == {"kpi_versions_published": 62, "kpis_removed": 0}
         with Session(engine) as session:
-            assert repo.current_release(session).id == "2026.11"
+            assert repo.current_release(session).id == "2026.12"
             old = repo.release_versions(session, "2024.12")
             new = repo.release_versions(session, "2026.11")
             assert sorted(old) == sorted(new) == sorted(k.code for k in FILES.kpis)
@@ -183,3 +233,17 @@ def test_release_2026_11_adds_precision_and_limits_leaving_2024_12_as_it_was(scr
             assert not load(session, FILES).changed
     finally:
         engine.dispose()
+
+
+def test_a_code_removed_from_a_list_in_use_is_refused(db):
+    """A removed code breaks the series of every KPI split by the list: the loader refuses it;
+    an added code or a new name is fine."""
+    files = FILES.model_copy(deep=True)
+    contact = next(c for c in files.code_lists if c.code == "contact_type")
+    contact.items = contact.items[:-1]
+    with pytest.raises(LoaderError, match="codes online removed"):
+        load(db, files)
+    files = FILES.model_copy(deep=True)
+    contact = next(c for c in files.code_lists if c.code == "contact_type")
+    contact.items.append(contact.items[0].model_copy(update={"code": "letter"}))
+    assert load(db, files).changes["code_list_items_replaced"] == 1

@@ -64,7 +64,7 @@ def test_create_draft_publish_and_read(client, publisher):
     kpi = client.get("/v1/kpis/ACT-T01").json()
     assert kpi["status"] == "published" and kpi["release"] == "2099.01"
     ids = [r["id"] for r in client.get("/v1/releases").json()["items"]]
-    assert ids == ["2099.01", RELEASE]
+    assert ids == ["2099.01", *(r.id for r in reversed(FILES.releases))]
     assert client.get("/v1/kpis", params={"release": RELEASE, "q": "ACT-T01"}).json()["items"] == []
 
 
@@ -107,7 +107,9 @@ def test_release_diff_field_by_field(client, publisher):
         headers=publisher,
     )
     client.post("/v1/kpis", json=new_kpi(), headers=publisher)
-    assert release(client, publisher, remove=[removed]).status_code == 201
+    statement = {"kpi": changed, "comparability": "major", "effective_from": "2099-01-01"}
+    published = release(client, publisher, remove=[removed], comparability=[statement])
+    assert published.status_code == 201, published.text
 
     diff = client.get("/v1/releases/2099.01/diff").json()
     assert diff["old"] == RELEASE and diff["new"] == "2099.01"
@@ -116,15 +118,17 @@ def test_release_diff_field_by_field(client, publisher):
     assert len(diff["changed"]) == 1
     change = diff["changed"][0]
     assert (change["code"], change["old_version"], change["new_version"]) == (changed, 1, 2)
-    assert {c["field"]: (c["old"], c["new"]) for c in change["changes"]} == {
-        "unit": (FILES.kpis[0].unit, "units"),
-        "core": (FILES.kpis[0].core, not FILES.kpis[0].core),
+    assert {c["field"]: (c["old"], c["new"], c["comparability"]) for c in change["changes"]} == {
+        "unit": (FILES.kpis[0].unit, "units", "major"),
+        "core": (FILES.kpis[0].core, not FILES.kpis[0].core, "minor"),
     }
+    assert (change["comparability"], change["derived_comparability"]) == ("major", "major")
+    assert change["effective_from"] == "2099-01-01"
     assert diff["unchanged"] == len(FILES.kpis) - 2
     reverse = client.get(f"/v1/releases/{RELEASE}/diff", params={"base": "2099.01"}).json()
     assert reverse["added"] == [{"code": removed, "version": 1}]
     assert reverse["removed"] == [{"code": "ACT-T01", "version": 1}]
-    first = client.get(f"/v1/releases/{RELEASE}/diff").json()
+    first = client.get(f"/v1/releases/{FILES.releases[0].id}/diff").json()
     assert first["old"] is None and len(first["added"]) == len(FILES.kpis)
 
 

@@ -57,17 +57,20 @@ def test_one_kpi_states_its_full_definition(client):
     assert response.status_code == 200
     body = response.json()
     assert body["version"] == 1 and body["status"] == "published"
-    assert body["release"] == FILES.release.id
+    assert body["release"] == FILES.releases[0].id  # unchanged since 2026.11
     for field in ("name_nl", "name_en", "value_type", "aggregation", "time_aggregation", "unit"):
         assert body[field] == expected.model_dump(mode="json")[field]
     assert body["versions"] == [
         {
             "version": 1,
             "status": "published",
-            "release": FILES.release.id,
+            "release": FILES.releases[0].id,
             "published_at": body["published_at"],
+            "comparability": None,
+            "effective_from": None,
         }
     ]
+    assert body["comparability"] is None and body["series_breaks"] == []
     again = client.get(f"/v1/kpis/{expected.code}/versions/1")
     assert again.status_code == 200 and again.json()["code"] == expected.code
 
@@ -105,9 +108,10 @@ def test_reference_lists(client):
 
 def test_releases(client):
     releases = client.get("/v1/releases").json()
-    assert [r["id"] for r in releases["items"]] == [FILES.release.id]
+    assert [r["id"] for r in releases["items"]] == [r.id for r in reversed(FILES.releases)]
     assert releases["items"][0]["current"] is True
     assert releases["items"][0]["kpi_count"] == len(FILES.kpis)
+    assert releases["items"][1]["current"] is False
     current = client.get("/v1/releases/current").json()
     assert current["id"] == FILES.release.id
     assert len(current["kpis"]) == len(FILES.kpis)

@@ -132,6 +132,12 @@ class KpiVersion(Base):
     # effective_count_max); versions published before these columns existed have NULL.
     decimals: Mapped[int | None] = mapped_column(Integer, nullable=True)
     count_max: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Comparability with the previous published version (catalogue.comparability): NULL for a
+    # first version and for drafts; ``major`` breaks the series from ``effective_from`` (1 Jan).
+    comparability: Mapped[str | None] = mapped_column(String(5), nullable=True)
+    effective_from: Mapped[date | None] = mapped_column(Date, nullable=True)
+    change_note_nl: Mapped[str] = mapped_column(Text, default="")
+    change_note_en: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(200))
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -221,3 +221,11 @@ def governing_version(session: Session, code: str) -> KpiVersion | None:
         .order_by(KpiVersion.version.desc())
         .limit(1)
     )
+
+
+def code_list_in_use(session: Session, code: str) -> bool:
+    """Whether a published KPI version is split by the code list."""
+    published = session.scalars(
+        select(KpiVersion.dimensions).where(KpiVersion.status == "published")
+    )
+    return any(code in dims for dims in published)

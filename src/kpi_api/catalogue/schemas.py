@@ -41,6 +41,13 @@ class TimeAggregation(enum.StrEnum):
     last = "last"
 
 
+class Comparability(enum.StrEnum):
+    """A version's comparability with the previous one (see ``catalogue.comparability``)."""
+
+    minor = "minor"
+    major = "major"
+
+
 class PeriodType(enum.StrEnum):
     month = "month"
     quarter = "quarter"
@@ -319,6 +326,22 @@ class KpiVersionSummary(BaseModel):
     status: str
     release: str | None
     published_at: datetime | None
+    comparability: Comparability | None = Field(
+        default=None, description="With the version before; null for the first and drafts."
+    )
+    effective_from: date | None = Field(
+        default=None, description="Major versions: the first day their definition governs."
+    )
+
+
+class SeriesBreak(BaseModel):
+    """Where a KPI's series breaks: a major version takes over from the definition before."""
+
+    effective_from: date = Field(description="1 January of the first year of the new series.")
+    from_version: int = Field(description="The last version before the break.")
+    to_version: int = Field(description="The major version that breaks the series.")
+    change_note_nl: str
+    change_note_en: str
 
 
 class KpiRead(KpiDefinition):
@@ -334,6 +357,16 @@ class KpiRead(KpiDefinition):
     release: str | None = Field(description="The release that published this version.")
     published_at: datetime | None
     deprecation: Deprecation | None
+    comparability: Comparability | None = Field(
+        default=None,
+        description="With the previous published version: `minor` keeps the series, `major` "
+        "breaks it from `effective_from`. Null for a first version and for drafts.",
+    )
+    effective_from: date | None = Field(
+        default=None, description="Major versions: the first day their definition governs."
+    )
+    change_note_nl: str = Field(default="", description="What changed in this version, and why.")
+    change_note_en: str = ""
     decimals: int = Field(  # type: ignore[assignment]
         description="Decimals the published figure is rounded to (the declared value, else the "
         "value type's default): of the percentage for percentage KPIs, of the mean for scores "
@@ -348,12 +381,32 @@ class KpiRead(KpiDefinition):
 
 class KpiDetail(KpiRead):
     versions: list[KpiVersionSummary]
+    series_breaks: list[SeriesBreak] = Field(
+        default_factory=list, description="Every break in the KPI's series, oldest first."
+    )
 
 
 class KpiPage(BaseModel):
     items: list[KpiRead]
     next: str | None = Field(description="Cursor for the next page; null on the last page.")
     release: str | None = Field(description="The release the list is taken from.")
+
+
+class ComparabilityStatement(Strict):
+    """What the publisher states about a new version when publishing it."""
+
+    kpi: str = Field(min_length=2, max_length=40, pattern=CODE_PATTERN)
+    comparability: Comparability = Field(
+        description="`minor`: the series goes on; `major`: it breaks from `effective_from`. "
+        "A change the field-level diff calls major can never be stated minor."
+    )
+    effective_from: date | None = Field(
+        default=None,
+        description="Major changes only: 1 January of the first year the new definition "
+        "governs; every period from then on follows it.",
+    )
+    change_note_nl: str = Field(default="", max_length=4000, description="What changed, why.")
+    change_note_en: str = Field(default="", max_length=4000)
 
 
 class ReleaseCreate(Strict):
@@ -368,6 +421,13 @@ class ReleaseCreate(Strict):
     )
     remove: list[str] = Field(
         default_factory=list, max_length=1000, description="Codes to leave out of this release."
+    )
+    comparability: list[ComparabilityStatement] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Per published KPI with an earlier version: minor or major. Left out, a "
+        "change the diff calls minor is published as minor; a major change must be stated, "
+        "with its `effective_from`.",
     )
 
 
@@ -400,12 +460,24 @@ class FieldChange(BaseModel):
     field: str
     old: Any
     new: Any
+    comparability: Comparability = Field(description="What this change alone amounts to.")
+    why: str
 
 
 class KpiChange(BaseModel):
     code: str
     old_version: int
     new_version: int
+    comparability: Comparability = Field(
+        description="As published (the new version's own statement when it follows the old "
+        "one directly, else the least the changes allow, or major when a break lies between)."
+    )
+    derived_comparability: Comparability = Field(
+        description="The least comparability the field changes allow."
+    )
+    effective_from: date | None = Field(
+        description="Major: 1 January of the first year the new definition governs."
+    )
     changes: list[FieldChange]
 
 

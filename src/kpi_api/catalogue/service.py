@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from kpi_api.catalogue import comparability as comparing
 from kpi_api.catalogue import repository as repo
 from kpi_api.catalogue.models import (
     CodeList,
@@ -26,6 +27,8 @@ from kpi_api.catalogue.schemas import (
     DEFAULT_DECIMALS,
     CodeListItemRead,
     CodeListRead,
+    Comparability,
+    ComparabilityStatement,
     Deprecation,
     DeprecationCreate,
     FieldChange,
@@ -46,6 +49,7 @@ from kpi_api.catalogue.schemas import (
     ReleaseMember,
     ReleasePage,
     ReleaseRead,
+    SeriesBreak,
     ValueType,
     WorkFieldRead,
 )
@@ -85,6 +89,10 @@ def to_read(v: KpiVersion) -> KpiRead:
         release=v.release_id,
         published_at=v.published_at,
         deprecation=deprecation_of(v.kpi),
+        comparability=Comparability(v.comparability) if v.comparability else None,
+        effective_from=v.effective_from,
+        change_note_nl=v.change_note_nl or "",
+        change_note_en=v.change_note_en or "",
     )
 
 
@@ -159,9 +167,12 @@ def get_kpi(session: Session, *, code: str, include_drafts: bool = False) -> Kpi
                 status=v.status,
                 release=v.release_id,
                 published_at=v.published_at,
+                comparability=Comparability(v.comparability) if v.comparability else None,
+                effective_from=v.effective_from,
             )
             for v in versions
         ],
+        series_breaks=series_breaks(definitions_of(published)),
     )
 
 
@@ -416,6 +427,7 @@ def publish_release(session: Session, *, data: ReleaseCreate, actor: str) -> Rel
         )
     if not to_publish and not data.remove:
         raise Conflict("Nothing to release: no drafts and no removals.", code="release_empty")
+    stated = _comparability(session, to_publish, data.comparability)
     now = utcnow()
     release = Release(
         id=data.id,
@@ -432,6 +444,12 @@ def publish_release(session: Session, *, data: ReleaseCreate, actor: str) -> Rel
         v.status = PUBLISHED
         v.published_at = now
         v.release_id = release.id
+        statement = stated.get(v.kpi_code)
+        if statement is not None:
+            v.comparability = statement.comparability.value
+            v.effective_from = statement.effective_from
+            v.change_note_nl = statement.change_note_nl
+            v.change_note_en = statement.change_note_en
         members[v.kpi_code] = v
     for code in data.remove:
         members.pop(code, None)
@@ -441,6 +459,144 @@ def publish_release(session: Session, *, data: ReleaseCreate, actor: str) -> Rel
     )
     session.flush()
     return get_release(session, release_id=release.id)
+
+
+def _dump(v: KpiVersion) -> dict[str, Any]:
+    return KpiDefinition.from_version(v).model_dump(mode="json")
+
+
+def _statement_error(i: int, field_: str, code: str, message: str) -> FieldError:
+    return FieldError(
+        location="body", pointer=f"/comparability/{i}/{field_}", code=code, message=message
+    )
+
+
+def _comparability(
+    session: Session,
+    to_publish: Sequence[KpiVersion],
+    statements: Sequence[ComparabilityStatement],
+) -> dict[str, ComparabilityStatement]:
+    """Each published draft's comparability with the version before it, checked.
+
+    A draft without a statement is published as minor when its field changes allow that; a
+    major change must be stated, with 1 January of the year it takes effect, after any earlier
+    break. Raises 422 ``comparability_invalid`` (``errors`` name each statement and rule:
+    ``comparability_understated``, ``comparability_required``, ``effective_from_required``,
+    ``effective_from_not_year_start``, ``effective_from_not_after_break``,
+    ``effective_from_for_minor``, ``comparability_first_version``, ``no_draft``,
+    ``duplicate_item``).
+    """
+    drafts = {v.kpi_code: v for v in to_publish}
+    errors: list[FieldError] = []
+    by_kpi: dict[str, ComparabilityStatement] = {}
+    index: dict[str, int] = {}
+    for i, st in enumerate(statements):
+        if st.kpi in by_kpi:
+            errors.append(_statement_error(i, "kpi", "duplicate_item", f"{st.kpi} twice"))
+        elif st.kpi not in drafts:
+            errors.append(
+                _statement_error(i, "kpi", "no_draft", f"{st.kpi!r} has no draft published here")
+            )
+        by_kpi.setdefault(st.kpi, st)
+        index.setdefault(st.kpi, i)
+    out: dict[str, ComparabilityStatement] = {}
+    for code, draft in drafts.items():
+        published = [v for v in repo.kpi_versions(session, code) if v.status == PUBLISHED]
+        st = by_kpi.get(code)
+        i = index.get(code, 0)
+        if not published:
+            if st is not None:
+                errors.append(
+                    _statement_error(
+                        i,
+                        "comparability",
+                        "comparability_first_version",
+                        f"{code}'s first version has no earlier version to compare with",
+                    )
+                )
+            continue
+        verdicts = comparing.derive(_dump(published[-1]), _dump(draft))
+        least = comparing.least(verdicts)
+        breaking = ", ".join(
+            f"{v.field} ({v.why})" for v in verdicts if v.comparability is Comparability.major
+        )
+        if st is None:
+            if least is Comparability.major:
+                errors.append(
+                    FieldError(
+                        location="body",
+                        pointer="/comparability",
+                        code="comparability_required",
+                        message=f"{code} version {draft.version} breaks the series: "
+                        f"{breaking}; state comparability major with effective_from",
+                    )
+                )
+                continue
+            st = ComparabilityStatement(kpi=code, comparability=Comparability.minor)
+        elif st.comparability is Comparability.minor and least is Comparability.major:
+            errors.append(
+                _statement_error(
+                    i,
+                    "comparability",
+                    "comparability_understated",
+                    f"{code} version {draft.version} cannot be minor: {breaking}",
+                )
+            )
+            continue
+        if st.comparability is Comparability.minor:
+            if st.effective_from is not None:
+                errors.append(
+                    _statement_error(
+                        i,
+                        "effective_from",
+                        "effective_from_for_minor",
+                        "a minor change keeps the series and takes no effective_from",
+                    )
+                )
+            out[code] = st
+            continue
+        day = st.effective_from
+        if day is None:
+            errors.append(
+                _statement_error(
+                    i,
+                    "effective_from",
+                    "effective_from_required",
+                    "a major change needs the first day it governs (1 January of a year)",
+                )
+            )
+            continue
+        if (day.month, day.day) != (1, 1):
+            errors.append(
+                _statement_error(
+                    i,
+                    "effective_from",
+                    "effective_from_not_year_start",
+                    "a series breaks on 1 January, so every period lies on one side of it",
+                )
+            )
+            continue
+        earlier = [b.effective_from for b in series_breaks(definitions_of(published))]
+        if earlier and day <= earlier[-1]:
+            errors.append(
+                _statement_error(
+                    i,
+                    "effective_from",
+                    "effective_from_not_after_break",
+                    f"{code} already breaks on {earlier[-1].isoformat()}; a new break comes "
+                    "after it",
+                )
+            )
+            continue
+        out[code] = st
+    if errors:
+        codes = {e.code for e in errors}
+        raise Unprocessable(
+            "A new version's comparability with the version before it is not right; see errors.",
+            code=codes.pop() if len(codes) == 1 else "comparability_invalid",
+            errors=errors,
+        )
+    return out
 
 
 def list_releases(session: Session, *, limit: int = 50, cursor: str | None = None) -> ReleasePage:
@@ -486,14 +642,36 @@ def diff_releases(session: Session, *, release_id: str, base_id: str | None = No
         if a.id == b.id:
             unchanged += 1
             continue
-        da, db = (
-            KpiDefinition.from_version(a).model_dump(mode="json"),
-            KpiDefinition.from_version(b).model_dump(mode="json"),
-        )
-        changes = [FieldChange(field=f, old=da[f], new=db[f]) for f in da if da[f] != db[f]]
-        if changes:
+        da, db = _dump(a), _dump(b)
+        verdicts = comparing.derive(da, db)
+        changes = [
+            FieldChange(
+                field=v.field,
+                old=da[v.field],
+                new=db[v.field],
+                comparability=v.comparability,
+                why=v.why,
+            )
+            for v in verdicts
+        ]
+        between = [
+            v
+            for v in repo.kpi_versions(session, code)
+            if v.status == PUBLISHED and a.version < v.version <= b.version
+        ]
+        majors = [v for v in between if v.comparability == Comparability.major]
+        derived = comparing.least(verdicts)
+        if changes or majors:
             changed.append(
-                KpiChange(code=code, old_version=a.version, new_version=b.version, changes=changes)
+                KpiChange(
+                    code=code,
+                    old_version=a.version,
+                    new_version=b.version,
+                    comparability=Comparability.major if majors else derived,
+                    derived_comparability=derived,
+                    effective_from=majors[-1].effective_from if majors else None,
+                    changes=changes,
+                )
             )
         else:
             unchanged += 1
@@ -647,6 +825,18 @@ class KpiSpec:
     successor: str | None
     decimals: int | None = None
     count_max: int | None = None
+    # The definition (series stretch) this version belongs to: periods starting from
+    # ``definition_start`` (None: any before) up to ``definition_end`` (exclusive; None: no
+    # later break), when ``replaced_by`` opened the next one. Drafts: their own version only.
+    definition_start: date | None = None
+    definition_end: date | None = None
+    replaced_by: int | None = None
+
+    def governs(self, day: date) -> bool:
+        """Whether a period starting on ``day`` falls under this version's definition."""
+        return (self.definition_start is None or self.definition_start <= day) and (
+            self.definition_end is None or day < self.definition_end
+        )
 
 
 @dataclass(frozen=True)
@@ -664,7 +854,20 @@ class CodeListSpec:
 def kpi_specs(session: Session, codes: Sequence[str]) -> dict[str, dict[int, KpiSpec]]:
     """Every version of the named KPIs, by code and version number."""
     out: dict[str, dict[int, KpiSpec]] = {}
-    for v in repo.versions_of(session, codes):
+    found = repo.versions_of(session, codes)
+    stretch: dict[tuple[str, int], tuple[date | None, date | None, int | None]] = {}
+    by_kpi: dict[str, list[KpiVersion]] = {}
+    for v in found:
+        if v.status == PUBLISHED:
+            by_kpi.setdefault(v.kpi_code, []).append(v)
+    for code, published in by_kpi.items():
+        defs = definitions_of(published)
+        for i, d in enumerate(defs):
+            after = defs[i + 1].versions[0] if i + 1 < len(defs) else None
+            for number in d.versions:
+                stretch[(code, number)] = (d.start, d.end, after)
+    for v in found:
+        start, end, after = stretch.get((v.kpi_code, v.version), (None, None, None))
         out.setdefault(v.kpi_code, {})[v.version] = KpiSpec(
             code=v.kpi_code,
             version=v.version,
@@ -680,6 +883,9 @@ def kpi_specs(session: Session, codes: Sequence[str]) -> dict[str, dict[int, Kpi
             successor=v.kpi.successor_code,
             decimals=v.decimals,
             count_max=v.count_max,
+            definition_start=start,
+            definition_end=end,
+            replaced_by=after,
         )
     return out
 
@@ -709,6 +915,95 @@ def code_list_specs(session: Session) -> dict[str, CodeListSpec]:
         )
         for c in repo.code_lists(session)
     }
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One stretch of a KPI's series: a version that broke the series (or the first) and the
+    minor versions after it, comparable with one another. Figures of a period add up only
+    measurements made under the definition that governs it."""
+
+    kpi: str
+    versions: tuple[int, ...]  # published version numbers, ascending
+    start: date | None  # the break that opened it (1 January); None: since the first version
+    end: date | None  # the next break (exclusive); None: still governing
+    spec: KpiVersion  # its latest version: the rules and maths its figures follow
+    previous: int | None = None  # the last version before the break that opened it
+    change_note_nl: str = ""
+    change_note_en: str = ""
+
+    @property
+    def version(self) -> int:
+        return self.spec.version
+
+    def governs(self, day: date) -> bool:
+        """Whether a period starting on ``day`` falls under this definition."""
+        return (self.start is None or self.start <= day) and (self.end is None or day < self.end)
+
+
+def definitions_of(published: Sequence[KpiVersion]) -> list[Definition]:
+    """A KPI's definitions, oldest first, from its published versions (ascending). A version
+    published before comparability was recorded (NULL) is read as minor."""
+    groups: list[list[KpiVersion]] = []
+    for v in sorted(published, key=lambda v: v.version):
+        if not groups or v.comparability == Comparability.major:
+            groups.append([v])
+        else:
+            groups[-1].append(v)
+    out = []
+    for i, group in enumerate(groups):
+        head = group[0]
+        later = groups[i + 1][0].effective_from if i + 1 < len(groups) else None
+        out.append(
+            Definition(
+                kpi=head.kpi_code,
+                versions=tuple(v.version for v in group),
+                start=head.effective_from if i > 0 else None,
+                end=later,
+                spec=group[-1],
+                previous=groups[i - 1][-1].version if i > 0 else None,
+                change_note_nl=head.change_note_nl or "" if i > 0 else "",
+                change_note_en=head.change_note_en or "" if i > 0 else "",
+            )
+        )
+    return out
+
+
+def definitions(session: Session, code: str) -> list[Definition]:
+    """The definitions of a KPI's series, oldest first (empty when nothing is published)."""
+    published = [v for v in repo.kpi_versions(session, code) if v.status == PUBLISHED]
+    return definitions_of(published)
+
+
+def governing(defs: Sequence[Definition], day: date) -> Definition:
+    """The definition that governs periods starting on ``day`` (``defs`` not empty)."""
+    for d in defs:
+        if d.governs(day):
+            return d
+    return defs[0]
+
+
+def series_breaks(defs: Sequence[Definition]) -> list[SeriesBreak]:
+    """The breaks between consecutive definitions, oldest first."""
+    return [
+        SeriesBreak(
+            effective_from=d.start,
+            from_version=d.previous,
+            to_version=d.versions[0],
+            change_note_nl=d.change_note_nl,
+            change_note_en=d.change_note_en,
+        )
+        for d in defs
+        if d.start is not None and d.previous is not None
+    ]
+
+
+def breaks_between(defs: Sequence[Definition], first: date, second: date) -> list[SeriesBreak]:
+    """The series breaks between two periods starting on ``first`` and ``second``: what an
+    agreement's progress warns about when its baseline and a current figure lie on
+    different sides of one (baseline and figure are then not comparable)."""
+    lo, hi = min(first, second), max(first, second)
+    return [b for b in series_breaks(defs) if lo < b.effective_from <= hi]
 
 
 def governing_version(session: Session, code: str) -> KpiVersion | None:
