@@ -133,9 +133,16 @@ SPECS: dict[str, dict[int, KpiSpec]] = {
     "OLD-02": {1: _spec("OLD-02", deprecated_from=date(2025, 1, 1))},
     # Published, but in no release.
     "NEW-01": {1: _spec("NEW-01")},
+    # A series break on 2025-01-01: version 2 (major) replaced version 1; version 3 is a minor
+    # change of version 2 (same definition), the current release's.
+    "BRK-01": {
+        1: _spec("BRK-01", definition_end=date(2025, 1, 1), replaced_by=2),
+        2: _spec("BRK-01", version=2, definition_start=date(2025, 1, 1)),
+        3: _spec("BRK-01", version=3, definition_start=date(2025, 1, 1)),
+    },
 }
 MEMBERS = {"ACT-01": 1, "IMP-FIN-01": 1, "IMP-ZEL-02": 1, "ACT-05": 1, "ACT-EUR": 1}
-MEMBERS |= {"OLD-01": 1, "OLD-02": 1}
+MEMBERS |= {"OLD-01": 1, "OLD-02": 1, "BRK-01": 3}
 MEMBERS |= {c: 1 for c in ("EUR-MAX", "EUR-MEAN", "CNT-CAP", "CNT-RANGE", "PCT-CAP", "SCORE-CAP")}
 
 CODE_LISTS = {
@@ -272,6 +279,18 @@ CASES: list[tuple[str, Any, list[tuple[str | None, str]], Context]] = [
         make_ctx(current_release=None),
     ),
     ("kpi_deprecated", raw(kpi="OLD-01", period="2025-01"), [("period", "kpi_deprecated")], CTX),
+    (
+        "kpi_version_replaced",
+        raw(kpi="BRK-01", kpi_version=1, period="2025-01"),
+        [("kpi_version", "kpi_version_replaced")],
+        CTX,
+    ),
+    (
+        "kpi_version_not_in_force",
+        raw(kpi="BRK-01", kpi_version=3, period="2024-12"),
+        [("kpi_version", "kpi_version_not_in_force")],
+        CTX,
+    ),
     # the period
     ("period_invalid", raw(period="2025-13"), [("period", "period_invalid")], CTX),
     ("period_invalid", raw(period="Q1-2025"), [("period", "period_invalid")], CTX),
@@ -763,6 +782,31 @@ def test_the_kpi_version_comes_from_the_release_or_is_given():
     assert accepted(raw(release="2024.12"), ctx).kpi_version == 1
     assert accepted(raw(kpi_version=1), ctx).kpi_version == 1
     assert check(raw(kpi_version=2), ctx) == [("kpi_version", "kpi_not_published")]
+
+
+def test_a_row_without_a_version_follows_the_definition_of_its_period():
+    """Across a series break the current release's version governs only periods from the
+    break; a row for an earlier period is read under the definition that governs it."""
+    assert accepted(raw(kpi="BRK-01", period="2025-01")).kpi_version == 3
+    assert accepted(raw(kpi="BRK-01", period="2024-12")).kpi_version == 1
+    assert accepted(raw(kpi="BRK-01", period="2024")).kpi_version == 1
+    assert accepted(raw(kpi="BRK-01", kpi_version=2, period="2025-02")).kpi_version == 2
+    # A release named is taken at its word, and checked like a version named.
+    ctx = make_ctx(releases={"2025.01": {"BRK-01": 3}})
+    assert check(raw(kpi="BRK-01", release="2025.01", period="2024-12"), ctx) == [
+        ("kpi_version", "kpi_version_not_in_force")
+    ]
+
+
+def test_the_break_is_named_in_both_languages():
+    row = raw(kpi="BRK-01", kpi_version=1, period="2025-01")
+    _, [error] = validate_row(0, row, CTX)
+    assert error.message == (
+        "Version 1 of KPI 'BRK-01' does not apply to 2025-01: version 2 replaced it from "
+        "2025-01-01, a series break (the definition changed); send under version 2."
+    )
+    _, [fout] = validate_row(0, row, make_ctx(lang="nl"))
+    assert "trendbreuk" in fout.message and "lever aan onder versie 2" in fout.message
 
 
 def test_a_period_must_have_ended_before_today():

@@ -158,6 +158,26 @@ _RULES = [
         "KPI {kpi!r} is deprecated for periods from {since} on{successor}.",
         "KPI {kpi!r} vervalt voor perioden vanaf {since}{successor}.",
     ),
+    Rule(
+        "kpi_version_replaced",
+        "row",
+        "kpi_version",
+        "Version {version} of KPI {kpi!r} does not apply to {period}: version {successor} "
+        "replaced it from {since}, a series break (the definition changed); send under "
+        "version {successor}.",
+        "Versie {version} van KPI {kpi!r} geldt niet voor {period}: versie {successor} "
+        "vervangt haar vanaf {since}, een trendbreuk (de definitie is veranderd); lever aan "
+        "onder versie {successor}.",
+    ),
+    Rule(
+        "kpi_version_not_in_force",
+        "row",
+        "kpi_version",
+        "Version {version} of KPI {kpi!r} applies to periods from {since} on (a series break); "
+        "send {period} under the version before it, or leave kpi_version out.",
+        "Versie {version} van KPI {kpi!r} geldt voor perioden vanaf {since} (een trendbreuk); "
+        "lever {period} aan onder de versie daarvoor, of laat kpi_version weg.",
+    ),
     # --- the period ---
     Rule(
         "period_invalid",

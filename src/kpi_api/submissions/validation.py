@@ -217,6 +217,8 @@ def _spec(m: MeasurementIn, row: _Row) -> KpiSpec | None:
         if number is None:
             row.fail("kpi_not_in_release", kpi=m.kpi, release=release_id)
             return None
+        if m.release is None:
+            number = _in_force(versions, number, m.period)
     spec = versions.get(number)
     if spec is None:
         row.fail("kpi_version_unknown", kpi=m.kpi, version=number)
@@ -225,6 +227,20 @@ def _spec(m: MeasurementIn, row: _Row) -> KpiSpec | None:
         row.fail("kpi_not_published", kpi=m.kpi, version=number)
         return None
     return spec
+
+
+def _in_force(versions: dict[int, KpiSpec], number: int, period_code: str) -> int:
+    """The version a row without one is read under: the current release's, unless a series
+    break puts the period under another definition; then that definition's latest version."""
+    try:
+        start = parse_period(period_code).start
+    except ValueError:
+        return number  # the period rule reports it
+    spec = versions.get(number)
+    if spec is None or spec.governs(start):
+        return number
+    governing = [v.version for v in versions.values() if v.published and v.governs(start)]
+    return max(governing, default=number)
 
 
 def _period(m: MeasurementIn, spec: KpiSpec, row: _Row) -> Period | None:
@@ -241,6 +257,25 @@ def _period(m: MeasurementIn, spec: KpiSpec, row: _Row) -> Period | None:
         ok = False
     if period.end >= row.ctx.today:
         row.fail("period_in_future", period=period.code, end=period.end.isoformat())
+        ok = False
+    if spec.definition_end is not None and period.start >= spec.definition_end:
+        row.fail(
+            "kpi_version_replaced",
+            kpi=spec.code,
+            version=spec.version,
+            period=period.code,
+            successor=spec.replaced_by,
+            since=spec.definition_end.isoformat(),
+        )
+        ok = False
+    elif spec.definition_start is not None and period.start < spec.definition_start:
+        row.fail(
+            "kpi_version_not_in_force",
+            kpi=spec.code,
+            version=spec.version,
+            period=period.code,
+            since=spec.definition_start.isoformat(),
+        )
         ok = False
     if spec.deprecated_from is not None and period.start >= spec.deprecated_from:
         use = "gebruik" if row.ctx.lang == "nl" else "use"
