@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from kpi_api.catalogue.loader import read_files
+from kpi_api.catalogue.loader import CatalogueFiles, KpiEntry, read_files
 from kpi_api.periods import Period, parse_period, periods_within
 
 REFERENCE = Path(__file__).resolve().parents[1] / "src/kpi_api/reference/data/municipalities.csv"
@@ -104,6 +104,24 @@ def _periods(types: list[str], years: tuple[int, ...]) -> list[Period]:
     return [p for y in years for p in periods_within(parse_period(str(y)), kind)]
 
 
+def governing(files: CatalogueFiles, kpi: KpiEntry, years: tuple[int, ...]) -> KpiEntry:
+    """The KPI as its definition for ``years`` has it: before any series break after them
+    (ACT-09's break on 2027-01-01 leaves 2020-2026 under version 1)."""
+    position = files.position
+    later = [
+        c
+        for c in kpi.changes
+        if c.comparability.value == "major"
+        and c.effective_from is not None
+        and c.effective_from.year > max(years)
+    ]
+    if not later:
+        return kpi
+    before = files.releases[position[later[0].release] - 1].id
+    definition = kpi.definition_at(position, before).model_dump()
+    return KpiEntry(code=kpi.code, layer=kpi.layer, life_domain=kpi.life_domain, **definition)
+
+
 def rows(setting: Setting, seed: int = 2024) -> Iterator[Row]:
     """Exactly ``setting.rows`` rows (or all there are), in a fixed order."""
     files = read_files()
@@ -111,8 +129,9 @@ def rows(setting: Setting, seed: int = 2024) -> Iterator[Row]:
     rng = random.Random(seed)
     since = current_municipalities()
     groups = []
+    kpis = [governing(files, k, setting.years) for k in files.kpis]
     for org in organisations(setting, seed):
-        for kpi in files.kpis:
+        for kpi in kpis:
             if org.work_field not in kpi.work_fields:
                 continue
             dims = [d for d in kpi.dimensions if d in code_lists][: setting.dimensions]

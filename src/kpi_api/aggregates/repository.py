@@ -58,8 +58,10 @@ def measurements(
     period_types: tuple[str, ...],
     as_of: datetime | None = None,
     vendor_id: str | None = None,
+    versions: Sequence[int] | None = None,
 ) -> list[linked.Measurement]:
-    """Current (or as-of) measurements of a KPI in a year: totals and one-dimension breakdowns.
+    """Current (or as-of) measurements of a KPI in a year: totals and one-dimension breakdowns,
+    made under one of ``versions`` (one definition; None: any).
 
     Reads the covering index of current versions (PostgreSQL: index-only); values come back
     exactly as submitted (see ``linked.exact``).
@@ -84,10 +86,49 @@ def measurements(
         *_visible(as_of),
         *_scope(vendor_id),
     )
+    if versions is not None:
+        stmt = stmt.where(V.c.kpi_version.in_(sorted(versions)))
     vals_of, code = linked.vals_of, _period_code
     return [
         linked.Measurement(org, muni, code(ptype, start), key, vals_of(aggregation, v, a, b, n), kv)
         for org, muni, ptype, start, key, v, a, b, n, kv in session.execute(stmt)
+    ]
+
+
+def other_definition(
+    session: Session,
+    *,
+    kpi: str,
+    year: int,
+    period_types: tuple[str, ...],
+    versions: Sequence[int],
+    as_of: datetime | None = None,
+    vendor_id: str | None = None,
+) -> list[linked.Measurement]:
+    """Where measurements of a KPI in a year were made under versions *not* in ``versions``
+    (another definition, across a series break): units, periods and keys only; their values
+    are never added to a figure of this definition (``vals`` is a count of one)."""
+    stmt = select(
+        V.c.organisation_id,
+        V.c.municipality_code,
+        V.c.period_type,
+        V.c.period_start,
+        V.c.disaggregation_key,
+        V.c.kpi_version,
+    ).where(
+        V.c.kpi_code == kpi,
+        V.c.period_type.in_(period_types),
+        V.c.period_start >= date(year, 1, 1),
+        V.c.period_start <= date(year, 12, 31),
+        V.c.disaggregation_key.not_like("%;%"),
+        V.c.kpi_version.not_in(sorted(versions)),
+        *_visible(as_of),
+        *_scope(vendor_id),
+    )
+    one: linked.Vals = (1, 0, 0, 0, 0)
+    return [
+        linked.Measurement(org, muni, _period_code(ptype, start), key, one, kv)
+        for org, muni, ptype, start, key, kv in session.execute(stmt)
     ]
 
 

@@ -44,6 +44,9 @@ CSV_COLUMNS = (
     "municipalities_in_area",
     "coverage",
     "kpi_versions",
+    "series_break",
+    "organisations_other_definition",
+    "municipalities_other_definition",
     "latest_change",
     "as_of",
     "release",
@@ -67,7 +70,7 @@ def to_csv(result: AggregateResponse) -> str:
         writer.writerow(
             [
                 result.kpi,
-                result.kpi_version,
+                c.kpi_version,
                 result.level.value,
                 c.area,
                 c.area_name,
@@ -83,6 +86,9 @@ def to_csv(result: AggregateResponse) -> str:
                 c.municipalities_in_area,
                 repr(c.coverage),
                 ";".join(str(v) for v in c.kpi_versions),
+                "true" if c.series_break else "false",
+                c.organisations_other_definition,
+                c.municipalities_other_definition,
                 result.latest_change.isoformat() if result.latest_change else "",
                 result.as_of.isoformat() if result.as_of else "",
                 c.release or "",
@@ -134,6 +140,16 @@ async def aggregate(
             description="Figures of this figure release (e.g. 2024-r2).",
         ),
     ] = None,
+    definition: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=1_000_000,
+            description="Live figures only: every period under the definition this KPI version "
+            "belongs to (across a series break, measurements under it only), instead of the "
+            "definition that governs each period.",
+        ),
+    ] = None,
     format: Annotated[Literal["json", "csv"] | None, Query()] = None,
 ) -> Response:
     """A KPI's figure per area and period, following its definition, with its context.
@@ -142,6 +158,11 @@ async def aggregate(
     selection from the KPI's linked table for the year (every level, period and breakdown),
     with one suppression pattern over all of it, so no hidden cell can be worked out from any
     combination of answers.
+
+    Each period follows the definition that governs it: across a **series break** (a KPI
+    version that changed what counts, from 1 January of a year) a figure adds up only
+    measurements made under comparable versions; cells count the organisations that reported
+    under another definition, and the first period after a break is marked (`series_break`).
 
     Analysts read **released** figures: per period the newest figure release holding it (at or
     before `as_of`), or the release named by `release`. The publisher reads live figures (as
@@ -176,6 +197,7 @@ async def aggregate(
         as_of=as_of,
         notes=notes,
         release=release,
+        definition=definition,
     )
     settings = request.app.state.settings
     limits = service.thresholds(settings)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -45,12 +45,38 @@ class AggregateCell(BaseModel):
     municipalities_in_area: int = Field(description="Municipalities in the area in that period.")
     coverage: float = Field(description="municipalities / municipalities_in_area.")
     kpi_versions: list[int] = Field(description="KPI versions of the measurements behind it.")
+    kpi_version: int = Field(
+        description="The definition the figure follows (its latest version): only measurements "
+        "under versions comparable with it are added up."
+    )
+    series_break: bool = Field(
+        description="The first period of a new definition: the series breaks here, so a jump "
+        "from the period before is no real change."
+    )
+    organisations_other_definition: int = Field(
+        description="Organisations that reported for this cell under another (earlier) "
+        "definition, across a series break: not added in."
+    )
+    municipalities_other_definition: int = Field(
+        description="Municipalities with such measurements (not added in)."
+    )
     notes: list[str] | None = Field(
         default=None, description="Explanations organisations attached (when asked for)."
     )
     release: str | None = Field(
         default=None, description="The figure release the cell comes from (released figures)."
     )
+
+
+class SeriesBreakAt(BaseModel):
+    """A series break within the requested periods."""
+
+    period: str = Field(description="The first period after the break (its cells are marked).")
+    effective_from: date
+    from_version: int = Field(description="The last version before the break.")
+    to_version: int = Field(description="The version that broke the series.")
+    change_note_nl: str
+    change_note_en: str
 
 
 class ReleaseRef(BaseModel):
@@ -70,7 +96,10 @@ class Thresholds(BaseModel):
 
 class AggregateResponse(BaseModel):
     kpi: str
-    kpi_version: int = Field(description="The definition whose rules the figures follow.")
+    kpi_version: int = Field(
+        description="The definition (its latest version) of the newest period requested, whose "
+        "name, unit and maths the header shows; each cell says its own (`kpi_version`)."
+    )
     name_nl: str
     name_en: str
     unit: str
@@ -99,5 +128,9 @@ class AggregateResponse(BaseModel):
     unallocated: list[str] = Field(
         description="Municipalities split since (current boundaries): counted in provincial and "
         "national figures but in no municipality."
+    )
+    series_breaks: list[SeriesBreakAt] = Field(
+        description="Series breaks at the requested periods: the definition changed, figures "
+        "on either side are not comparable."
     )
     cells: list[AggregateCell]

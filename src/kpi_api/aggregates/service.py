@@ -27,6 +27,7 @@ from kpi_api.aggregates.schemas import (
     Boundaries,
     Level,
     ReleaseRef,
+    SeriesBreakAt,
     Thresholds,
 )
 from kpi_api.auth import Principal, Role
@@ -55,6 +56,7 @@ class Params:
     as_of: datetime | None = None
     notes: bool = False
     release: str | None = None
+    definition: int | None = None  # a KPI version: figures under its definition, every period
 
 
 def thresholds(settings: Settings) -> disclosure.Thresholds:
@@ -74,12 +76,21 @@ def _invalid(field_: str, code: str, message: str) -> Unprocessable:
     )
 
 
-def definition(session: Session, code: str) -> KpiVersion:
-    """The version whose rules apply: the current release's, else the latest published."""
-    found = catalogue.governing_version(session, code)
-    if found is None:
+def definitions(session: Session, code: str) -> list[catalogue.Definition]:
+    """The definitions of a KPI's series, oldest first (404 when nothing is published)."""
+    found = catalogue.definitions(session, code)
+    if not found:
         raise NotFound(f"KPI {code!r} has no published definition.", code="kpi_not_found")
     return found
+
+
+def definition(session: Session, code: str, period: Period | None = None) -> KpiVersion:
+    """The version whose rules apply to a period (to the newest periods by default): the
+    latest version of the definition that governs it."""
+    defs = definitions(session, code)
+    if period is None:
+        return defs[-1].spec
+    return catalogue.governing(defs, period.start).spec
 
 
 def _periods(p: Params) -> list[Period]:
@@ -152,13 +163,38 @@ def geography(session: Session) -> Geo:
 
 @dataclass
 class Request:
-    """A request, checked: the definition, periods and geography it needs."""
+    """A request, checked: the definitions, periods and geography it needs.
+
+    Each period's figures follow the definition that governs it (``definition_for``): across a
+    series break, periods before and after it add up different measurements with each
+    definition's own rules. ``chosen``: the definition the request asked for, for every period.
+    ``spec``: the definition of the newest period requested (what the response header shows).
+    """
 
     kpi: str
     spec: KpiVersion
     params: Params
     periods: list[Period]
     geo: Geo
+    definitions: list[catalogue.Definition] = field(default_factory=list)
+    chosen: catalogue.Definition | None = None
+
+    def definition_for(self, period: Period) -> catalogue.Definition:
+        if self.chosen is not None:
+            return self.chosen
+        return catalogue.governing(self.definitions, period.start)
+
+    def versions_of(self, d: catalogue.Definition) -> tuple[int, ...] | None:
+        """The versions whose measurements ``d``'s figures add up; None (all, no second query)
+        when the KPI has one definition only."""
+        return d.versions if len(self.definitions) > 1 else None
+
+    def by_version(self, version: int) -> catalogue.Definition:
+        """The definition a version belongs to (its latest version's rules apply)."""
+        for d in self.definitions:
+            if version in d.versions:
+                return d
+        return self.definition_for(self.periods[-1])
 
     @property
     def target(self) -> str:
@@ -176,22 +212,35 @@ class Request:
 
 
 def prepare(session: Session, *, kpi: str, params: Params) -> Request:
-    """Check a request against the KPI's definition and the geography (422 otherwise)."""
-    spec = definition(session, kpi)
+    """Check a request against the KPI's definitions and the geography (422 otherwise)."""
+    defs = definitions(session, kpi)
     periods = _periods(params)
+    chosen = None
+    if params.definition is not None:
+        chosen = next((d for d in defs if params.definition in d.versions), None)
+        if chosen is None:
+            raise _invalid(
+                "definition",
+                "definition_unknown",
+                f"{kpi} has no published version {params.definition}.",
+            )
+    req = Request(kpi, defs[-1].spec, params, periods, Geo({}, {}, ()), defs, chosen)
+    used = {req.definition_for(p).version: req.definition_for(p).spec for p in periods}
+    req.spec = req.definition_for(periods[-1]).spec
     target = periods[0].type
-    if not any(FINENESS[t] >= FINENESS[target] for t in spec.period_types):
+    types = sorted({t for spec in used.values() for t in spec.period_types}, key=FINENESS.get)
+    if not any(FINENESS[t] >= FINENESS[target] for t in types):
         raise _invalid(
             "period",
             "period_type_not_available",
-            f"{kpi} is measured per {'/'.join(spec.period_types)}; there are no figures per "
-            f"{target}.",
+            f"{kpi} is measured per {'/'.join(types)}; there are no figures per {target}.",
         )
-    if params.dimension is not None and params.dimension not in spec.dimensions:
+    dims = sorted({d for spec in used.values() for d in spec.dimensions})
+    if params.dimension is not None and params.dimension not in dims:
         raise _invalid(
             "dimension",
             "dimension_not_allowed",
-            f"{kpi} can be split by {', '.join(spec.dimensions) or 'nothing'}.",
+            f"{kpi} can be split by {', '.join(dims) or 'nothing'} in these periods.",
         )
     geo = geography(session)
     area = params.area
@@ -207,7 +256,8 @@ def prepare(session: Session, *, kpi: str, params: Params) -> Request:
             raise _invalid(
                 "area", "area_unknown", f"{area!r} is not NL01, a province or a municipality."
             )
-    return Request(kpi, spec, params, periods, geo)
+    req.geo = geo
+    return req
 
 
 # --- computing a linked table -----------------------------------------------------------------
@@ -219,6 +269,9 @@ class Computed:
 
     cells: dict[linked.Key, linked.Cell]
     contributions: list[linked.Contribution]
+    #: Per cell: organisations and municipalities whose measurements were made under another
+    #: definition (not added in), where any were.
+    other: dict[linked.Key, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -243,13 +296,16 @@ def compute(
     as_of: datetime | None = None,
     vendor_id: str | None = None,
     adjust: Callable[[dict[linked.Key, linked.Cell]], Adjustment] | None = None,
+    versions: tuple[int, ...] | None = None,
 ) -> Computed:
     """The linked table of ``spec``'s KPI in ``year``, with its suppression pattern.
 
-    ``within``: only the periods inside it (a release of a quarter). ``vendor_id``: only that
-    vendor's organisations. ``adjust`` may mark cells after primary suppression and add
-    cells and relations to protect them with (releases: the previous release of each cell
-    and the change since, see ``publication``).
+    ``versions``: the KPI versions of ``spec``'s definition; only measurements made under
+    them are added up, the others are counted per cell in ``Computed.other`` (None: every
+    version, as one definition). ``within``: only the periods inside it (a release of a
+    quarter). ``vendor_id``: only that vendor's organisations. ``adjust`` may mark cells after
+    primary suppression and add cells and relations to protect them with (releases: the
+    previous release of each cell and the change since, see ``publication``).
     """
     types = linked.targets(spec.period_types)
     stock = spec.time_aggregation == "last"
@@ -261,7 +317,28 @@ def compute(
         period_types=types,
         as_of=as_of,
         vendor_id=vendor_id,
+        versions=versions,
     )
+    other = {}
+    if versions is not None:
+        others = repo.other_definition(
+            session,
+            kpi=spec.kpi_code,
+            year=year,
+            period_types=types,
+            versions=versions,
+            as_of=as_of,
+            vendor_id=vendor_id,
+        )
+        if within is not None:
+            others = [m for m in others if within.contains(parse_period(m.period))]
+        if others:
+            counted = linked.contributions(others, year=year, types=types, stock=stock)
+            other = {
+                key: (cell.organisations, len(cell.municipalities))
+                for key, cell in linked.build(counted, places).items()
+                if not cell.residual
+            }
     contributions = linked.contributions(rows, year=year, types=types, stock=stock)
     # One order whatever order the database returned rows in: the pattern is then the same
     # for every computation of the same data.
@@ -290,18 +367,20 @@ def compute(
         limits=limits,
         vendors_of=vendors_of,
     )
-    return Computed(cells, contributions)
+    return Computed(cells, contributions, other)
 
 
 #: A linked table as answers read it: per (layer, period), its cells (area, key, figure).
 Table = dict[tuple[str, str], list[tuple[str, str, "Figure"]]]
 
 
-def _table(computed: Computed) -> Table:
+def _table(computed: Computed, definition: int) -> Table:
     out: Table = defaultdict(list)
-    for (layer, area, period, key), cell in computed.cells.items():
+    other = computed.other
+    for k, cell in computed.cells.items():
         if not cell.residual:
-            out[(layer, period)].append((area, key, Figure.of(cell)))
+            layer, area, period, key = k
+            out[(layer, period)].append((area, key, Figure.of(cell, definition, other.get(k))))
     return dict(out)
 
 
@@ -318,20 +397,23 @@ def _tables(
     revisions = repo.revisions(session, req.kpi, set(req.years)) if keep else {}
     out = {}
     for year in req.years:
-        key = (req.kpi, req.spec.version, year, limits)
+        d = req.definition_for(next(p for p in req.periods if p.start.year == year))
+        key = (req.kpi, d.version, year, limits)
         revision = revisions.get(year, 0)
         got = cache.get(key, revision) if keep and cache is not None else None
         if got is None:
             got = _table(
                 compute(
                     session,
-                    spec=req.spec,
+                    spec=d.spec,
                     year=year,
                     limits=limits,
                     places=req.geo.places,
                     as_of=req.params.as_of,
                     vendor_id=vendor_id,
-                )
+                    versions=req.versions_of(d),
+                ),
+                d.version,
             )
             if keep and cache is not None:
                 cache.put(key, revision, sum(len(v) for v in got.values()), got)
@@ -380,9 +462,12 @@ class Figure:
     municipalities_current: int  # today's municipalities behind it
     version_min: int
     version_max: int
+    definition: int  # the latest version of the definition it follows
+    other_organisations: int = 0  # reported under another definition, not added in
+    other_municipalities: int = 0
 
     @classmethod
-    def of(cls, cell: linked.Cell) -> Figure:
+    def of(cls, cell: linked.Cell, definition: int, other: tuple[int, int] | None) -> Figure:
         return cls(
             None if cell.hidden else cell.vals,
             cell.reason if cell.hidden else None,
@@ -391,6 +476,8 @@ class Figure:
             len(cell.current),
             cell.version_min,
             cell.version_max,
+            definition,
+            *(other or (0, 0)),
         )
 
 
@@ -405,9 +492,11 @@ def cell_out(
     notes: Mapping[tuple[str, str, str], list[str]] | None,
     release: str | None = None,
 ) -> AggregateCell:
-    spec = req.spec
+    d = req.by_version(cell.definition)
+    spec = d.spec
     vals = cell.vals
     agg = spec.aggregation
+    starts = parse_period(period).start
     value = None if vals is None else maths.figure(agg, vals, catalogue.published_decimals(spec))
     in_area = 1 if req.params.level is Level.municipality else counts.get((area, period), 0)
     current = req.params.boundaries is Boundaries.current
@@ -428,6 +517,10 @@ def cell_out(
         municipalities_in_area=in_area,
         coverage=round(municipalities / in_area, 4) if in_area else 0.0,
         kpi_versions=sorted({cell.version_min, cell.version_max}),
+        kpi_version=d.version,
+        series_break=req.chosen is None and d.start is not None and starts == d.start,
+        organisations_other_definition=cell.other_organisations,
+        municipalities_other_definition=cell.other_municipalities,
         notes=None
         if notes is None
         else ([] if vals is None else notes.get((area, period, key), [])),
@@ -514,8 +607,30 @@ def compose(
         releases=releases or [],
         unreleased_periods=unreleased or [],
         unallocated=_unallocated(req),
+        series_breaks=_breaks(req),
         cells=out,
     )
+
+
+def _breaks(req: Request) -> list[SeriesBreakAt]:
+    """The series breaks at the requested periods: the first period of a new definition."""
+    out = []
+    if req.chosen is not None:
+        return out
+    for period in req.periods:
+        d = req.definition_for(period)
+        if d.start is not None and d.previous is not None and period.start == d.start:
+            out.append(
+                SeriesBreakAt(
+                    period=period.code,
+                    effective_from=d.start,
+                    from_version=d.previous,
+                    to_version=d.versions[0],
+                    change_note_nl=d.change_note_nl,
+                    change_note_en=d.change_note_en,
+                )
+            )
+    return out
 
 
 def _unallocated(req: Request) -> list[str]:

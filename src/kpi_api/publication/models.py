@@ -87,6 +87,10 @@ class ReleasedFigure(Base):
     municipalities_current: Mapped[int] = mapped_column(Integer)
     version_min: Mapped[int] = mapped_column(Integer)
     version_max: Mapped[int] = mapped_column(Integer)
+    # Organisations and municipalities whose measurements for the cell were made under another
+    # definition (across a series break) and are not added in.
+    organisations_other_definition: Mapped[int] = mapped_column(Integer, default=0)
+    municipalities_other_definition: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ReleasedContribution(Base):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -116,12 +116,16 @@ def store(
     kpi: str,
     cells: dict[linked.Key, linked.Cell],
     contributions: Sequence[linked.Contribution],
+    other: Mapping[linked.Key, tuple[int, int]] | None = None,
 ) -> None:
-    """Keep a KPI's released cells (values of published cells only) and contributions."""
+    """Keep a KPI's released cells (values of published cells only) and contributions;
+    ``other``: per cell, organisations and municipalities under another definition."""
     figures = []
+    other = other or {}
     for (layer, area, period, key), cell in cells.items():
         if cell.residual:
             continue
+        elsewhere = other.get((layer, area, period, key), (0, 0))
         shown = None if cell.hidden else [_text(x) for x in cell.vals]
         figures.append(
             {
@@ -143,6 +147,8 @@ def store(
                 "municipalities_current": len(cell.current),
                 "version_min": cell.version_min,
                 "version_max": cell.version_max,
+                "organisations_other_definition": elsewhere[0],
+                "municipalities_other_definition": elsewhere[1],
             }
         )
     if figures:

@@ -30,6 +30,7 @@ from kpi_api.aggregates import service as aggregates
 from kpi_api.aggregates.schemas import AggregateResponse, ReleaseRef
 from kpi_api.aggregates.service import Adjustment
 from kpi_api.auth import Principal
+from kpi_api.catalogue import service as catalogue
 from kpi_api.catalogue.models import KpiVersion
 from kpi_api.db import utcnow
 from kpi_api.errors import Conflict, FieldError, NotFound, Unprocessable
@@ -50,6 +51,14 @@ def _invalid(pointer: str, code: str, message: str) -> Unprocessable:
         message,
         code=code,
         errors=[FieldError(location="body", pointer=pointer, code=code, message=message)],
+    )
+
+
+def _invalid_query(name: str, code: str, message: str) -> Unprocessable:
+    return Unprocessable(
+        message,
+        code=code,
+        errors=[FieldError(location="query", pointer=f"/{name}", code=code, message=message)],
     )
 
 
@@ -111,8 +120,11 @@ def release(
         codes = repo.kpis_with_data(session, start=period.start, end=period.end)
     if not codes:
         raise _invalid("/kpis", "nothing_to_release", f"No measurements in {data.period}.")
-    specs = [aggregates.definition(session, code) for code in codes]
-    for spec in specs:
+    # Each KPI's figures follow the definition that governs the period (a series break falls on
+    # 1 January, so a period lies under one definition).
+    series = [aggregates.definitions(session, c) for c in codes]
+    defs = [(catalogue.governing(s, period.start), len(s) > 1) for s in series]
+    for spec in (d.spec for d, _ in defs):
         if not any(FINENESS[t] >= FINENESS[period.type] for t in spec.period_types):
             raise _invalid(
                 "/period",
@@ -147,7 +159,8 @@ def release(
     session.flush()
     places = aggregates.geography(session).places
     vendors_of = aggregates_repo.vendors_of(session)
-    for spec in specs:
+    for d, split in defs:
+        spec = d.spec
         prior = _Prior(
             session,
             kpi=spec.kpi_code,
@@ -164,6 +177,7 @@ def release(
             places=places,
             within=period,
             adjust=partial(prior.adjust, spec=spec),
+            versions=d.versions if split else None,
         )
         repo.store(
             session,
@@ -171,6 +185,7 @@ def release(
             kpi=spec.kpi_code,
             cells=computed.cells,
             contributions=computed.contributions,
+            other=computed.other,
         )
         shown = [c for c in computed.cells.values() if not c.residual]
         if not shown:
@@ -355,6 +370,13 @@ def released(
     """Released figures for a request: per period, the newest release holding it (released at
     or before ``as_of``), or the release asked for."""
     params = req.params
+    if params.definition is not None:
+        raise _invalid_query(
+            "definition",
+            "definition_live_only",
+            "Released figures follow the definition that governs each period; figures under "
+            "another definition are live figures (publisher, vendors).",
+        )
     if params.release is not None:
         found = repo.get(session, params.release)
         mine = repo.kpis_of(session, [params.release]).get(params.release, [])
@@ -382,6 +404,12 @@ def released(
     for code, r in chosen.items():
         by_release[r.id].append(code)
     keep = aggregates.wanted(req)
+    followed = {
+        release_id: k.kpi_version
+        for release_id, kpis in repo.kpis_of(session, list(by_release)).items()
+        for k in kpis
+        if k.kpi_code == req.kpi
+    }
     cells = []
     area = params.area
     one_area = (
@@ -410,6 +438,9 @@ def released(
             row.municipalities_current,
             row.version_min,
             row.version_max,
+            req.by_version(followed[row.release_id]).version,
+            row.organisations_other_definition,
+            row.municipalities_other_definition,
         )
         cells.append((row.area, row.period, row.disaggregation_key, figure, row.release_id))
     used = sorted({r.id: r for r in chosen.values()}.values(), key=lambda r: r.released_at)
