@@ -12,6 +12,7 @@ import csv
 import io
 import random
 from collections import defaultdict
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from tests.aggregates.test_trust import ORGS, cells, m, send, vendor  # noqa: F401
@@ -29,7 +30,7 @@ def new_major(client, publisher, code, effective_from, release_id, **patch):
     draft = client.post(f"/v1/kpis/{code}/versions", json=patch, headers=publisher)
     assert draft.status_code == 201, draft.text
     said = {"kpi": code, "comparability": "major", "effective_from": effective_from}
-    said["change_note_en"] = "Sharpened (test)."
+    said |= {"change_note_nl": "Aangescherpt (test).", "change_note_en": "Sharpened (test)."}
     body = {"id": release_id, "title_nl": "Breuk", "title_en": "Break", "comparability": [said]}
     published = client.post("/v1/releases", json=body, headers=publisher)
     assert published.status_code == 201, published.text
@@ -49,6 +50,7 @@ def test_a_break_splits_the_series_for_vendors_and_analysts(client, vendor, publ
     ]
     v1 += [m("T-ROT-1", "GM0599", "2025-Q1", value=30), m("T-ROT-2", "GM0599", "2025-Q1", value=31)]
     send(client, vendor, v1)
+    before_break = datetime.now(UTC)
     version = new_major(
         client, publisher, "ACT-01", "2025-01-01", "2099.01", counts="Only adults (18+) count."
     )
@@ -96,6 +98,7 @@ def test_a_break_splits_the_series_for_vendors_and_analysts(client, vendor, publ
     rows = {e["row"]: e for e in rejected.json()["submission"]["errors"]}
     assert rows[1]["code"] == "kpi_version_replaced" and rows[1]["field"] == "kpi_version"
     assert "versie 2" in rows[1]["message"] and "2025-01-01" in rows[1]["message"]
+    assert "versie 1" in rows[2]["message"]
     assert "trendbreuk" in rows[1]["message"]
     assert rows[2]["code"] == "kpi_version_not_in_force" and "2025-01-01" in rows[2]["message"]
 
@@ -126,7 +129,30 @@ def test_a_break_splits_the_series_for_vendors_and_analysts(client, vendor, publ
         1,
         2,
     )
+    assert brk["change_note_nl"] == "Aangescherpt (test)."
     assert live["kpi_version"] == 2
+    # Where only the old definition was reported: missing under the new one, and why.
+    towns = by_key(
+        client.get(
+            "/v1/aggregates/ACT-01",
+            params={"period": "2025-Q1", "level": "municipality"},
+            headers=publisher,
+        ).json()
+    )
+    rotterdam = towns[("GM0599", "2025-Q1")]
+    assert (rotterdam["value"], rotterdam["suppressed"], rotterdam["organisations"]) == (
+        None,
+        False,
+        0,
+    )
+    assert rotterdam["organisations_other_definition"] == 2 and rotterdam["kpi_versions"] == []
+    # As the catalogue and data stood before the break was published: one definition.
+    then = client.get(
+        "/v1/aggregates/ACT-01",
+        params={"period": "2025-Q1", "as_of": before_break.isoformat()},
+        headers=publisher,
+    ).json()
+    assert by_key(then)[("NL01", "2025-Q1")]["value"] == 61 and then["series_breaks"] == []
     months = client.get(
         "/v1/aggregates/ACT-01", params={"from": "2024-11", "to": "2025-02"}, headers=publisher
     ).json()
@@ -173,6 +199,15 @@ def test_a_break_splits_the_series_for_vendors_and_analysts(client, vendor, publ
     assert shown[("NL01", "2025-Q1")]["series_break"] is True
     assert shown[("NL01", "2025-Q1")]["organisations_other_definition"] == 2
     assert shown[("NL01", "2024-Q4")]["kpi_version"] == 1
+    released_towns = by_key(
+        client.get(
+            "/v1/aggregates/ACT-01",
+            params={"period": "2025-Q1", "level": "municipality"},
+            headers=analyst,
+        ).json()
+    )
+    assert released_towns[("GM0599", "2025-Q1")]["organisations_other_definition"] == 2
+    assert released_towns[("GM0599", "2025-Q1")]["suppressed"] is False
     assert [b["period"] for b in read["series_breaks"]] == ["2025-Q1"]
     live_only = client.get(
         "/v1/aggregates/ACT-01", params={"period": "2025-Q1", "definition": 1}, headers=analyst
@@ -309,3 +344,50 @@ def test_figures_across_a_break_equal_an_independent_computation(client, vendor,
             if params["from"] == "2024-Q1":
                 assert [b["period"] for b in body["series_breaks"]] == ["2025-Q1"]
     assert compared >= 12  # national and provincial figures on both sides of the break
+
+
+def test_a_release_leaves_out_a_kpi_whose_data_all_follow_an_earlier_definition(
+    client,
+    vendor,  # noqa: F811
+    publisher,
+):
+    send(
+        client,
+        vendor,
+        [m(org, "GM0599", "2025-Q1", kpi="ACT-04", value=20) for org in ("T-ROT-1", "T-ROT-2")],
+    )
+    new_major(client, publisher, "ACT-04", "2025-01-01", "2099.01", unit="sessions (test)")
+    nothing = client.post("/v1/figure-releases", json={"period": "2025-Q1"}, headers=publisher)
+    assert nothing.status_code == 422 and nothing.json()["code"] == "nothing_to_release"
+    named = client.post(
+        "/v1/figure-releases", json={"period": "2025-Q1", "kpis": ["ACT-04"]}, headers=publisher
+    )
+    assert named.status_code == 422 and "definition" in named.json()["detail"]
+    send(
+        client,
+        vendor,
+        [m(org, "GM0599", "2025-Q1", value=20) for org in ("T-ROT-1", "T-ROT-2")],
+    )
+    done = client.post("/v1/figure-releases", json={"period": "2025-Q1"}, headers=publisher)
+    assert done.status_code == 201, done.text
+    assert [k["kpi"] for k in done.json()["kpis"]] == ["ACT-01"]
+
+
+def test_figures_released_before_a_break_keep_the_definition_they_follow(
+    client,
+    vendor,  # noqa: F811
+    publisher,
+    analyst,
+):
+    send(
+        client,
+        vendor,
+        [m(org, "GM0599", "2025-Q1", value=20 + i) for i, org in enumerate(("T-ROT-1", "T-ROT-2"))],
+    )
+    released = client.post("/v1/figure-releases", json={"period": "2025-Q1"}, headers=publisher)
+    assert released.status_code == 201, released.text
+    new_major(client, publisher, "ACT-01", "2025-01-01", "2099.01", unit="adults")
+    body = client.get("/v1/aggregates/ACT-01", params={"period": "2025-Q1"}, headers=analyst).json()
+    cell = by_key(body)[("NL01", "2025-Q1")]
+    assert (cell["value"], cell["kpi_version"], cell["series_break"]) == (41, 1, False)
+    assert (body["kpi_version"], body["unit"], body["series_breaks"]) == (1, "persons", [])

@@ -97,6 +97,13 @@ def new_version(client, publisher, code, **patch):
     return response.json()
 
 
+NOTES = {"change_note_nl": "Wat telt is veranderd.", "change_note_en": "What counts changed."}
+
+
+def major(code, effective_from, **extra):
+    return {"kpi": code, "comparability": "major", "effective_from": effective_from} | NOTES | extra
+
+
 def publish(client, publisher, release_id="2099.01", **body):
     body = {"id": release_id, "title_nl": "Test", "title_en": "Test"} | body
     return client.post("/v1/releases", json=body, headers=publisher)
@@ -118,19 +125,19 @@ def test_a_publication_calling_a_breaking_change_minor_is_refused(client, publis
         client, publisher, comparability=[{"kpi": "ACT-01", "comparability": "major"}]
     )
     assert no_date.json()["code"] == "effective_from_required"
-    mid_year = publish(
-        client,
-        publisher,
-        comparability=[{"kpi": "ACT-01", "comparability": "major", "effective_from": "2027-07-01"}],
-    )
+    mid_year = publish(client, publisher, comparability=[major("ACT-01", "2027-07-01")])
     assert mid_year.json()["code"] == "effective_from_not_year_start"
+    # A break reaches back at most a year: older measurements would silently stop counting.
+    ancient = publish(client, publisher, comparability=[major("ACT-01", "1900-01-01")])
+    assert ancient.json()["code"] == "effective_from_too_early"
+    # A break is explained, in Dutch and English.
+    unexplained = {"kpi": "ACT-01", "comparability": "major", "effective_from": "2027-01-01"}
+    silent = publish(client, publisher, comparability=[unexplained | {"change_note_en": "x"}])
+    assert silent.json()["code"] == "change_note_required"
+    assert silent.json()["errors"][0]["pointer"] == "/comparability/0/change_note_nl"
     assert client.get("/v1/kpis/ACT-01").json()["version"] == 1  # nothing was published
 
-    ok = publish(
-        client,
-        publisher,
-        comparability=[{"kpi": "ACT-01", "comparability": "major", "effective_from": "2027-01-01"}],
-    )
+    ok = publish(client, publisher, comparability=[major("ACT-01", "2027-01-01")])
     assert ok.status_code == 201, ok.text
     kpi = client.get("/v1/kpis/ACT-01").json()
     assert (kpi["version"], kpi["comparability"], kpi["effective_from"]) == (
@@ -143,20 +150,14 @@ def test_a_publication_calling_a_breaking_change_minor_is_refused(client, publis
             "effective_from": "2027-01-01",
             "from_version": 1,
             "to_version": 2,
-            "change_note_nl": "",
-            "change_note_en": "",
+            **NOTES,
         }
     ]
     assert [v["comparability"] for v in kpi["versions"]] == [None, "major"]
 
     # A next break comes after this one.
     new_version(client, publisher, "ACT-01", unit="households")
-    early = publish(
-        client,
-        publisher,
-        "2099.02",
-        comparability=[{"kpi": "ACT-01", "comparability": "major", "effective_from": "2027-01-01"}],
-    )
+    early = publish(client, publisher, "2099.02", comparability=[major("ACT-01", "2027-01-01")])
     assert early.status_code == 422 and early.json()["code"] == "effective_from_not_after_break"
 
 
@@ -177,12 +178,8 @@ def test_a_minor_change_keeps_the_series_and_may_be_stated_major(client, publish
         client,
         publisher,
         comparability=[
-            {
-                "kpi": "ACT-04",
-                "comparability": "major",  # the publisher knows the new words change practice
-                "effective_from": "2028-01-01",
-                "change_note_en": "Reworded; organisations will record differently.",
-            }
+            # The publisher knows the new words change practice.
+            major("ACT-04", "2028-01-01", change_note_en="Reworded; recorded differently.")
         ],
     )
     assert ok.status_code == 201, ok.text
@@ -200,7 +197,32 @@ def test_a_minor_change_keeps_the_series_and_may_be_stated_major(client, publish
     )
     assert changes["ACT-04"]["comparability"] == "major"
     assert changes["ACT-04"]["derived_comparability"] == "minor"
-    assert changes["ACT-04"]["effective_from"] == "2028-01-01"
+    [brk] = changes["ACT-04"]["series_breaks"]
+    assert (brk["effective_from"], brk["change_note_en"]) == (
+        "2028-01-01",
+        "Reworded; recorded differently.",
+    )
+    assert changes["ACT-01"]["series_breaks"] == []
+
+
+def test_a_break_never_reaches_into_a_closed_period(client, publisher):
+    """Measurements of a closed period (a lock, a final figure release) could never be sent
+    again under the new definition: the break must come after it."""
+    locked = client.post(
+        "/v1/period-locks",
+        json={"period": "2026-03", "reason": "reporting deadline"},
+        headers=publisher,
+    )
+    assert locked.status_code == 201, locked.text
+    new_version(client, publisher, "ACT-01", counts="Only people aged 18 and over.")
+    refused = publish(client, publisher, comparability=[major("ACT-01", "2026-01-01")])
+    assert (
+        refused.status_code == 422 and refused.json()["code"] == "effective_from_in_closed_period"
+    )
+    assert "2026-03" in refused.json()["errors"][0]["message"]
+    assert (
+        publish(client, publisher, comparability=[major("ACT-01", "2027-01-01")]).status_code == 201
+    )
 
 
 def test_the_canonical_catalogue_ships_a_break_and_a_wording_fix(client):

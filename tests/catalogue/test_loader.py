@@ -123,6 +123,8 @@ def test_a_changed_definition_becomes_a_new_version_in_a_new_release(db):
             release="2099.01",
             comparability="major",
             effective_from=date(2099, 1, 1),
+            change_note_nl="Andere eenheid.",
+            change_note_en="Another unit.",
             before={"unit": files.kpis[0].unit},
         )
     )

@@ -794,7 +794,7 @@ def test_a_row_without_a_version_follows_the_definition_of_its_period():
     # A release named is taken at its word, and checked like a version named.
     ctx = make_ctx(releases={"2025.01": {"BRK-01": 3}})
     assert check(raw(kpi="BRK-01", release="2025.01", period="2024-12"), ctx) == [
-        ("kpi_version", "kpi_version_not_in_force")
+        ("release", "kpi_version_not_in_force")
     ]
 
 
@@ -802,11 +802,35 @@ def test_the_break_is_named_in_both_languages():
     row = raw(kpi="BRK-01", kpi_version=1, period="2025-01")
     _, [error] = validate_row(0, row, CTX)
     assert error.message == (
-        "Version 1 of KPI 'BRK-01' does not apply to 2025-01: version 2 replaced it from "
-        "2025-01-01, a series break (the definition changed); send under version 2."
+        "Version 1 of KPI 'BRK-01' does not apply to 2025-01: a series break on 2025-01-01 "
+        "replaced its definition; send 2025-01 under version 3."
     )
     _, [fout] = validate_row(0, row, make_ctx(lang="nl"))
-    assert "trendbreuk" in fout.message and "lever aan onder versie 2" in fout.message
+    assert "trendbreuk" in fout.message and "lever 2025-01 aan onder versie 3" in fout.message
+    _, [early] = validate_row(0, raw(kpi="BRK-01", kpi_version=2, period="2024-12"), CTX)
+    assert "send 2024-12 under version 1" in early.message
+
+
+def test_two_breaks_name_the_version_of_the_period_itself():
+    specs = SPECS | {
+        "BRK-02": {
+            1: _spec("BRK-02", definition_end=date(2024, 1, 1), replaced_by=2),
+            2: _spec(
+                "BRK-02",
+                version=2,
+                definition_start=date(2024, 1, 1),
+                definition_end=date(2025, 1, 1),
+                replaced_by=3,
+            ),
+            3: _spec("BRK-02", version=3, definition_start=date(2025, 1, 1)),
+        }
+    }
+    ctx = make_ctx(specs=specs, current_release=("2025.01", {"BRK-02": 3}))
+    _, [replaced] = validate_row(0, raw(kpi="BRK-02", kpi_version=1, period="2025-02"), ctx)
+    assert "on 2024-01-01" in replaced.message and "under version 3" in replaced.message
+    _, [early] = validate_row(0, raw(kpi="BRK-02", kpi_version=3, period="2023-05"), ctx)
+    assert "under version 1" in early.message
+    assert accepted(raw(kpi="BRK-02", period="2024-06"), ctx).kpi_version == 2
 
 
 def test_a_period_must_have_ended_before_today():

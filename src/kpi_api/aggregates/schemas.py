@@ -26,7 +26,9 @@ class AggregateCell(BaseModel):
     period: str
     dimension_code: str | None = Field(description="The breakdown code; null for a total.")
     value: int | float | None = Field(
-        description="The figure; null when suppressed. Counts are integers, amounts exact to "
+        description="The figure; null when suppressed, or when nothing was reported under the "
+        "cell's definition (`organisations` 0, see `organisations_other_definition`). Counts "
+        "are integers, amounts exact to "
         "the cent, percentages and means rounded half away from zero to the KPI's `decimals`."
     )
     numerator: int | None = Field(description="Summed numerators (percentage KPIs).")

@@ -76,9 +76,12 @@ def _invalid(field_: str, code: str, message: str) -> Unprocessable:
     )
 
 
-def definitions(session: Session, code: str) -> list[catalogue.Definition]:
-    """The definitions of a KPI's series, oldest first (404 when nothing is published)."""
-    found = catalogue.definitions(session, code)
+def definitions(
+    session: Session, code: str, as_of: datetime | None = None
+) -> list[catalogue.Definition]:
+    """The definitions of a KPI's series, oldest first, as published by ``as_of`` (404 when
+    nothing is published)."""
+    found = catalogue.definitions(session, code, as_of)
     if not found:
         raise NotFound(f"KPI {code!r} has no published definition.", code="kpi_not_found")
     return found
@@ -213,7 +216,7 @@ class Request:
 
 def prepare(session: Session, *, kpi: str, params: Params) -> Request:
     """Check a request against the KPI's definitions and the geography (422 otherwise)."""
-    defs = definitions(session, kpi)
+    defs = definitions(session, kpi, params.as_of)
     periods = _periods(params)
     chosen = None
     if params.definition is not None:
@@ -381,6 +384,12 @@ def _table(computed: Computed, definition: int) -> Table:
         if not cell.residual:
             layer, area, period, key = k
             out[(layer, period)].append((area, key, Figure.of(cell, definition, other.get(k))))
+    for k, (organisations, municipalities) in other.items():
+        if k not in computed.cells:  # nothing under this definition: shown as missing, with why
+            layer, area, period, key = k
+            out[(layer, period)].append(
+                (area, key, Figure.missing(definition, organisations, municipalities))
+            )
     return dict(out)
 
 
@@ -467,6 +476,11 @@ class Figure:
     other_municipalities: int = 0
 
     @classmethod
+    def missing(cls, definition: int, organisations: int, municipalities: int) -> Figure:
+        """A cell with no measurement under its definition, only under another one."""
+        return cls(None, None, 0, 0, 0, 0, 0, definition, organisations, municipalities)
+
+    @classmethod
     def of(cls, cell: linked.Cell, definition: int, other: tuple[int, int] | None) -> Figure:
         return cls(
             None if cell.hidden else cell.vals,
@@ -510,13 +524,13 @@ def cell_out(
         numerator=int(vals[1]) if vals is not None and agg == maths.RATIO else None,
         denominator=int(vals[2]) if vals is not None and agg == maths.RATIO else None,
         n=int(vals[4]) if vals is not None and agg == maths.WEIGHTED else None,
-        suppressed=vals is None,
+        suppressed=vals is None and cell.organisations > 0,
         suppression_reason=cell.reason,
         organisations=cell.organisations,
         municipalities=municipalities,
         municipalities_in_area=in_area,
         coverage=round(municipalities / in_area, 4) if in_area else 0.0,
-        kpi_versions=sorted({cell.version_min, cell.version_max}),
+        kpi_versions=sorted({cell.version_min, cell.version_max}) if cell.organisations else [],
         kpi_version=d.version,
         series_break=req.chosen is None and d.start is not None and starts == d.start,
         organisations_other_definition=cell.other_organisations,
@@ -574,11 +588,16 @@ def compose(
         {} if params.level is Level.municipality else req.geo.counts(req.periods, params.boundaries)
     )
     order = {p.code: i for i, p in enumerate(req.periods)}
+    cells_sorted = sorted(cells, key=lambda x: (order[x[1]], x[0], x[2]))
     out = [
         cell_out(req, area=a, period=p, key=k, cell=c, counts=counts, notes=notes, release=r)
-        for a, p, k, c, r in sorted(cells, key=lambda x: (order[x[1]], x[0], x[2]))
+        for a, p, k, c, r in cells_sorted
     ]
-    spec = req.spec
+    # The header and the breaks follow the definitions the cells shown follow (a release made
+    # before a break keeps the definition it was made under).
+    shown = {p: c.definition for _, p, _, c, _ in cells_sorted}
+    newest = next((shown[p.code] for p in reversed(req.periods) if p.code in shown), None)
+    spec = req.spec if newest is None else req.by_version(newest).spec
     return AggregateResponse(
         kpi=req.kpi,
         kpi_version=spec.version,
@@ -607,18 +626,23 @@ def compose(
         releases=releases or [],
         unreleased_periods=unreleased or [],
         unallocated=_unallocated(req),
-        series_breaks=_breaks(req),
+        series_breaks=_breaks(req, shown),
         cells=out,
     )
 
 
-def _breaks(req: Request) -> list[SeriesBreakAt]:
-    """The series breaks at the requested periods: the first period of a new definition."""
-    out = []
+def _breaks(req: Request, shown: Mapping[str, int]) -> list[SeriesBreakAt]:
+    """The series breaks at the requested periods: the first period of a new definition (of
+    the definition the period's cells follow, else the one that governs it)."""
+    out: list[SeriesBreakAt] = []
     if req.chosen is not None:
         return out
     for period in req.periods:
-        d = req.definition_for(period)
+        d = (
+            req.by_version(shown[period.code])
+            if period.code in shown
+            else req.definition_for(period)
+        )
         if d.start is not None and d.previous is not None and period.start == d.start:
             out.append(
                 SeriesBreakAt(

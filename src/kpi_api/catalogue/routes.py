@@ -32,6 +32,7 @@ from kpi_api.db import SessionDep
 from kpi_api.errors import problem_responses
 from kpi_api.pagination import CursorQuery, Items, LimitQuery
 from kpi_api.strict import NoNul
+from kpi_api.submissions import service as submissions
 
 router = APIRouter(prefix="/v1", tags=["catalogue"])
 
@@ -190,8 +191,15 @@ def list_releases(
 def publish_release(
     body: ReleaseCreate, session: SessionDep, principal: PublisherDep, response: Response
 ) -> ReleaseDetail:
-    """Publish drafts as a new immutable release (publisher)."""
-    release = service.publish_release(session, data=body, actor=principal.name)
+    """Publish drafts as a new immutable release (publisher).
+
+    Each new version of a KPI states its comparability (`comparability`): a major change
+    breaks the series on 1 January of `effective_from`, which may not fall in or before a
+    closed period (a period lock or a final figure release).
+    """
+    release = service.publish_release(
+        session, data=body, actor=principal.name, closed=submissions.closed_from(session)
+    )
     response.headers["Location"] = f"/v1/releases/{release.id}"
     return release
 

@@ -469,14 +469,14 @@ class KpiChange(BaseModel):
     old_version: int
     new_version: int
     comparability: Comparability = Field(
-        description="As published (the new version's own statement when it follows the old "
-        "one directly, else the least the changes allow, or major when a break lies between)."
+        description="As published: major when a series break lies between the two versions, "
+        "else minor."
     )
     derived_comparability: Comparability = Field(
         description="The least comparability the field changes allow."
     )
-    effective_from: date | None = Field(
-        description="Major: 1 January of the first year the new definition governs."
+    series_breaks: list[SeriesBreak] = Field(
+        description="The breaks between the two versions, oldest first, with their notes."
     )
     changes: list[FieldChange]
 

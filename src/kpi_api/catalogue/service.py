@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -382,8 +382,21 @@ def _release_key(release_id: str) -> tuple[int, ...]:
     return tuple(int(part) for part in release_id.split("."))
 
 
-def publish_release(session: Session, *, data: ReleaseCreate, actor: str) -> ReleaseDetail:
-    """Publish drafts and freeze the resulting set of KPI versions as a release."""
+#: Where a break may not fall: the closed period (code, why) holding a day, if any.
+ClosedAt = Callable[[date], "tuple[str, str] | None"]
+
+
+def publish_release(
+    session: Session, *, data: ReleaseCreate, actor: str, closed: ClosedAt | None = None
+) -> ReleaseDetail:
+    """Publish drafts and freeze the resulting set of KPI versions as a release.
+
+    ``closed``: where measurements are closed (period locks, final figure releases); a series
+    break may not take effect in or before such a period, as its measurements could never be
+    sent again under the new definition. Raises 409 ``release_exists`` /
+    ``release_out_of_order`` / ``release_empty``, 422 ``no_draft`` / ``not_in_release`` and
+    the comparability rules of ``_comparability``.
+    """
     if repo.get_release(session, data.id) is not None:
         raise Conflict(f"Release {data.id!r} exists and is immutable.", code="release_exists")
     current = repo.current_release(session)
@@ -427,7 +440,7 @@ def publish_release(session: Session, *, data: ReleaseCreate, actor: str) -> Rel
         )
     if not to_publish and not data.remove:
         raise Conflict("Nothing to release: no drafts and no removals.", code="release_empty")
-    stated = _comparability(session, to_publish, data.comparability)
+    stated = _comparability(session, to_publish, data.comparability, closed)
     now = utcnow()
     release = Release(
         id=data.id,
@@ -475,6 +488,7 @@ def _comparability(
     session: Session,
     to_publish: Sequence[KpiVersion],
     statements: Sequence[ComparabilityStatement],
+    closed: ClosedAt | None = None,
 ) -> dict[str, ComparabilityStatement]:
     """Each published draft's comparability with the version before it, checked.
 
@@ -483,9 +497,12 @@ def _comparability(
     break. Raises 422 ``comparability_invalid`` (``errors`` name each statement and rule:
     ``comparability_understated``, ``comparability_required``, ``effective_from_required``,
     ``effective_from_not_year_start``, ``effective_from_not_after_break``,
+    ``effective_from_too_early`` (more than a year back), ``effective_from_in_closed_period``,
+    ``change_note_required`` (a break is explained in Dutch and English),
     ``effective_from_for_minor``, ``comparability_first_version``, ``no_draft``,
     ``duplicate_item``).
     """
+    this_year = utcnow().year
     drafts = {v.kpi_code: v for v in to_publish}
     errors: list[FieldError] = []
     by_kpi: dict[str, ComparabilityStatement] = {}
@@ -576,6 +593,41 @@ def _comparability(
                 )
             )
             continue
+        if day.year < this_year - 1:
+            errors.append(
+                _statement_error(
+                    i,
+                    "effective_from",
+                    "effective_from_too_early",
+                    f"a break takes effect at most a year back (from 1 January {this_year - 1}); "
+                    f"{code}'s measurements before it would no longer count",
+                )
+            )
+            continue
+        shut = closed(day) if closed is not None else None
+        if shut is not None:
+            errors.append(
+                _statement_error(
+                    i,
+                    "effective_from",
+                    "effective_from_in_closed_period",
+                    f"{code}'s break on {day.isoformat()} falls in or before the closed period "
+                    f"{shut[0]} ({shut[1]}): its measurements could not be sent again under the "
+                    "new definition",
+                )
+            )
+            continue
+        missing = [f for f in ("change_note_nl", "change_note_en") if not getattr(st, f).strip()]
+        if missing:
+            errors.append(
+                _statement_error(
+                    i,
+                    missing[0],
+                    "change_note_required",
+                    "a series break is explained in Dutch and English: what changed and why",
+                )
+            )
+            continue
         earlier = [b.effective_from for b in series_breaks(definitions_of(published))]
         if earlier and day <= earlier[-1]:
             errors.append(
@@ -654,22 +706,22 @@ def diff_releases(session: Session, *, release_id: str, base_id: str | None = No
             )
             for v in verdicts
         ]
-        between = [
-            v
-            for v in repo.kpi_versions(session, code)
-            if v.status == PUBLISHED and a.version < v.version <= b.version
+        published = [v for v in repo.kpi_versions(session, code) if v.status == PUBLISHED]
+        breaks = [
+            brk
+            for brk in series_breaks(definitions_of(published))
+            if a.version < brk.to_version <= b.version
         ]
-        majors = [v for v in between if v.comparability == Comparability.major]
         derived = comparing.least(verdicts)
-        if changes or majors:
+        if changes or breaks:
             changed.append(
                 KpiChange(
                     code=code,
                     old_version=a.version,
                     new_version=b.version,
-                    comparability=Comparability.major if majors else derived,
+                    comparability=Comparability.major if breaks else derived,
                     derived_comparability=derived,
-                    effective_from=majors[-1].effective_from if majors else None,
+                    series_breaks=breaks,
                     changes=changes,
                 )
             )
@@ -969,9 +1021,13 @@ def definitions_of(published: Sequence[KpiVersion]) -> list[Definition]:
     return out
 
 
-def definitions(session: Session, code: str) -> list[Definition]:
-    """The definitions of a KPI's series, oldest first (empty when nothing is published)."""
+def definitions(session: Session, code: str, as_of: datetime | None = None) -> list[Definition]:
+    """The definitions of a KPI's series, oldest first (empty when nothing is published); as
+    the catalogue stood ``as_of`` (versions published by then), when any was published by then."""
     published = [v for v in repo.kpi_versions(session, code) if v.status == PUBLISHED]
+    if as_of is not None:
+        then = [v for v in published if v.published_at is not None and v.published_at <= as_of]
+        published = then or published
     return definitions_of(published)
 
 

@@ -151,6 +151,34 @@ def store(
                 "municipalities_other_definition": elsewhere[1],
             }
         )
+    for (layer, area, period, key), (organisations, municipalities) in other.items():
+        if (layer, area, period, key) in cells:
+            continue
+        # Nothing under the definition, only under another: kept as missing, with why.
+        figures.append(
+            {
+                "release_id": release_id,
+                "kpi_code": kpi,
+                "layer": layer,
+                "area": area,
+                "period": period,
+                "disaggregation_key": key,
+                "value": None,
+                "numerator": None,
+                "denominator": None,
+                "weighted": None,
+                "n": None,
+                "suppressed": False,
+                "reason": None,
+                "organisations": 0,
+                "municipalities": 0,
+                "municipalities_current": 0,
+                "version_min": 0,
+                "version_max": 0,
+                "organisations_other_definition": organisations,
+                "municipalities_other_definition": municipalities,
+            }
+        )
     if figures:
         session.execute(insert(ReleasedFigure), figures)
     units = [

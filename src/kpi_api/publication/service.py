@@ -116,6 +116,7 @@ def release(
             code="period_final",
         )
     codes = data.codes()
+    every = codes is None
     if codes is None:
         codes = repo.kpis_with_data(session, start=period.start, end=period.end)
     if not codes:
@@ -159,6 +160,7 @@ def release(
     session.flush()
     places = aggregates.geography(session).places
     vendors_of = aggregates_repo.vendors_of(session)
+    released = 0
     for d, split in defs:
         spec = d.spec
         prior = _Prior(
@@ -179,6 +181,17 @@ def release(
             adjust=partial(prior.adjust, spec=spec),
             versions=d.versions if split else None,
         )
+        shown = [c for c in computed.cells.values() if not c.residual]
+        if not shown:
+            if every:  # its data follow another definition (a break published since)
+                continue
+            raise _invalid(
+                "/kpis",
+                "nothing_to_release",
+                f"No measurements of {spec.kpi_code} under the definition that governs "
+                f"{data.period}.",
+            )
+        released += 1
         repo.store(
             session,
             release_id=row.id,
@@ -187,13 +200,6 @@ def release(
             contributions=computed.contributions,
             other=computed.other,
         )
-        shown = [c for c in computed.cells.values() if not c.residual]
-        if not shown:
-            raise _invalid(
-                "/kpis",
-                "nothing_to_release",
-                f"No measurements of {spec.kpi_code} in {data.period}.",
-            )
         session.add(
             FigureReleaseKpi(
                 release_id=row.id,
@@ -202,6 +208,12 @@ def release(
                 cells=len(shown),
                 suppressed=sum(c.hidden for c in shown),
             )
+        )
+    if not released:
+        raise _invalid(
+            "/kpis",
+            "nothing_to_release",
+            f"No measurements in {data.period} under the definitions that govern it.",
         )
     if status is ReleaseStatus.final:
         # Final figures: the period takes no more measurements either (the publisher can

@@ -162,21 +162,19 @@ _RULES = [
         "kpi_version_replaced",
         "row",
         "kpi_version",
-        "Version {version} of KPI {kpi!r} does not apply to {period}: version {successor} "
-        "replaced it from {since}, a series break (the definition changed); send under "
-        "version {successor}.",
-        "Versie {version} van KPI {kpi!r} geldt niet voor {period}: versie {successor} "
-        "vervangt haar vanaf {since}, een trendbreuk (de definitie is veranderd); lever aan "
-        "onder versie {successor}.",
+        "Version {version} of KPI {kpi!r} does not apply to {period}: a series break on {since} "
+        "replaced its definition; send {period} under version {governing}.",
+        "Versie {version} van KPI {kpi!r} geldt niet voor {period}: een trendbreuk per {since} "
+        "verving haar definitie; lever {period} aan onder versie {governing}.",
     ),
     Rule(
         "kpi_version_not_in_force",
         "row",
         "kpi_version",
         "Version {version} of KPI {kpi!r} applies to periods from {since} on (a series break); "
-        "send {period} under the version before it, or leave kpi_version out.",
+        "send {period} under version {governing}, or leave kpi_version out.",
         "Versie {version} van KPI {kpi!r} geldt voor perioden vanaf {since} (een trendbreuk); "
-        "lever {period} aan onder de versie daarvoor, of laat kpi_version weg.",
+        "lever {period} aan onder versie {governing}, of laat kpi_version weg.",
     ),
     # --- the period ---
     Rule(

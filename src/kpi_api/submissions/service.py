@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -490,6 +491,18 @@ def lock_period(session: Session, *, data: PeriodLockCreate, actor: str) -> Peri
     session.add(lock)
     session.flush()
     return _lock_read(lock)
+
+
+def closed_from(session: Session) -> Callable[[date], tuple[str, str] | None]:
+    """For a day: the first closed period ending on or after it, as (period, reason), if any
+    (a series break from that day would reach into it)."""
+    closed = [(lock.period_end, lock.period, lock.reason) for lock in repo.locks(session)]
+
+    def at(day: date) -> tuple[str, str] | None:
+        hit = [(end, period, reason) for end, period, reason in closed if end >= day]
+        return (min(hit)[1], min(hit)[2]) if hit else None
+
+    return at
 
 
 def ensure_locked(session: Session, *, period: str, reason: str, actor: str) -> None:

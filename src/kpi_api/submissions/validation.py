@@ -258,24 +258,34 @@ def _period(m: MeasurementIn, spec: KpiSpec, row: _Row) -> Period | None:
     if period.end >= row.ctx.today:
         row.fail("period_in_future", period=period.code, end=period.end.isoformat())
         ok = False
-    if spec.definition_end is not None and period.start >= spec.definition_end:
-        row.fail(
-            "kpi_version_replaced",
-            kpi=spec.code,
-            version=spec.version,
-            period=period.code,
-            successor=spec.replaced_by,
-            since=spec.definition_end.isoformat(),
+    if not spec.governs(period.start):
+        # A series break puts the period under another definition: name the version to use.
+        versions = row.ctx.specs.get(spec.code, {})
+        use = max(
+            (v.version for v in versions.values() if v.published and v.governs(period.start)),
+            default=None,
         )
-        ok = False
-    elif spec.definition_start is not None and period.start < spec.definition_start:
-        row.fail(
-            "kpi_version_not_in_force",
-            kpi=spec.code,
-            version=spec.version,
-            period=period.code,
-            since=spec.definition_start.isoformat(),
-        )
+        named = "release" if m.release is not None and m.kpi_version is None else None
+        if spec.definition_end is not None and period.start >= spec.definition_end:
+            row.fail(
+                "kpi_version_replaced",
+                named,
+                kpi=spec.code,
+                version=spec.version,
+                period=period.code,
+                since=spec.definition_end.isoformat(),
+                governing=use,
+            )
+        else:
+            row.fail(
+                "kpi_version_not_in_force",
+                named,
+                kpi=spec.code,
+                version=spec.version,
+                period=period.code,
+                since=(spec.definition_start or period.start).isoformat(),
+                governing=use,
+            )
         ok = False
     if spec.deprecated_from is not None and period.start >= spec.deprecated_from:
         use = "gebruik" if row.ctx.lang == "nl" else "use"
