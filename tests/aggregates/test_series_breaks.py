@@ -391,3 +391,65 @@ def test_figures_released_before_a_break_keep_the_definition_they_follow(
     cell = by_key(body)[("NL01", "2025-Q1")]
     assert (cell["value"], cell["kpi_version"], cell["series_break"]) == (41, 1, False)
     assert (body["kpi_version"], body["unit"], body["series_breaks"]) == (1, "persons", [])
+
+
+def test_months_notes_and_withdrawals_under_the_old_definition(
+    client,
+    vendor,  # noqa: F811
+    publisher,
+):
+    """The new definition drops months and the age breakdown: the old monthly measurements
+    still count as reported under another definition, their notes stay with their own
+    definition, and a vendor can still withdraw an old breakdown by naming its version."""
+    old = [
+        m(org, "GM0599", f"2025-0{month}", value=10 + month, note="OLD DEFINITION")
+        for org in ("T-ROT-1", "T-ROT-2")
+        for month in (1, 2, 3)
+    ]
+    old.append(
+        m("T-ROT-1", "GM0599", "2025-01", value=5) | {"disaggregation": {"age_band": "12-17"}}
+    )
+    send(client, vendor, old)
+    new_major(
+        client,
+        publisher,
+        "ACT-01",
+        "2025-01-01",
+        "2099.01",
+        counts="Only adults (18+) count.",
+        period_types=["quarter", "year"],
+        dimensions=["gender"],
+    )
+    send(
+        client,
+        vendor,
+        [
+            m(org, muni, "2025-Q1", value=30, note="NEW DEFINITION")
+            for org, muni in (("T-AMS-1", "GM0363"), ("T-AMS-2", "GM0363"), ("T-HLM", "GM0392"))
+        ],
+    )
+    q1 = {"period": "2025-Q1", "notes": "true"}
+    cell = by_key(client.get("/v1/aggregates/ACT-01", params=q1, headers=publisher).json())[
+        ("NL01", "2025-Q1")
+    ]
+    assert (cell["value"], cell["organisations"], cell["organisations_other_definition"]) == (
+        90,
+        3,
+        2,
+    )
+    assert cell["notes"] == ["NEW DEFINITION"]
+    older = client.get(
+        "/v1/aggregates/ACT-01", params=q1 | {"definition": 1}, headers=publisher
+    ).json()
+    old_cell = by_key(older)[("NL01", "2025-Q1")]
+    assert (old_cell["value"], old_cell["notes"]) == (2 * (11 + 12 + 13), ["OLD DEFINITION"])
+    withdrawal = {
+        "kpi": "ACT-01",
+        "kpi_version": 1,
+        "organisation": "T-ROT-1",
+        "municipality": "GM0599",
+        "period": "2025-01",
+        "disaggregation": {"age_band": "12-17"},
+        "withdraw": True,
+    }
+    assert send(client, vendor, [withdrawal])["withdrawn"] == 1

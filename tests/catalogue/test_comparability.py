@@ -130,6 +130,9 @@ def test_a_publication_calling_a_breaking_change_minor_is_refused(client, publis
     # A break reaches back at most a year: older measurements would silently stop counting.
     ancient = publish(client, publisher, comparability=[major("ACT-01", "1900-01-01")])
     assert ancient.json()["code"] == "effective_from_too_early"
+    # ... and at most ten years ahead, so a later break stays possible.
+    distant = publish(client, publisher, comparability=[major("ACT-01", "9999-01-01")])
+    assert distant.json()["code"] == "effective_from_too_late"
     # A break is explained, in Dutch and English.
     unexplained = {"kpi": "ACT-01", "comparability": "major", "effective_from": "2027-01-01"}
     silent = publish(client, publisher, comparability=[unexplained | {"change_note_en": "x"}])
@@ -203,6 +206,15 @@ def test_a_minor_change_keeps_the_series_and_may_be_stated_major(client, publish
         "Reworded; recorded differently.",
     )
     assert changes["ACT-01"]["series_breaks"] == []
+
+
+def test_a_kpi_is_not_published_and_removed_at_once(client, publisher):
+    new_version(client, publisher, "ACT-01", counts="Only people aged 18 and over.")
+    both = publish(
+        client, publisher, remove=["ACT-01"], comparability=[major("ACT-01", "2027-01-01")]
+    )
+    assert both.status_code == 422 and both.json()["code"] == "published_and_removed"
+    assert both.json()["errors"][0]["pointer"] == "/remove/0"
 
 
 def test_a_break_never_reaches_into_a_closed_period(client, publisher):

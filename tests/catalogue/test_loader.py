@@ -122,7 +122,7 @@ def test_a_changed_definition_becomes_a_new_version_in_a_new_release(db):
         KpiChangeEntry(
             release="2099.01",
             comparability="major",
-            effective_from=date(2099, 1, 1),
+            effective_from=date(2030, 1, 1),
             change_note_nl="Andere eenheid.",
             change_note_en="Another unit.",
             before={"unit": files.kpis[0].unit},
@@ -141,7 +141,7 @@ def test_a_changed_definition_becomes_a_new_version_in_a_new_release(db):
         (1, "published", FILES.kpis[0].unit, None),
         (2, "published", "changed unit", "major"),
     ]
-    assert versions[1].effective_from == date(2099, 1, 1)
+    assert versions[1].effective_from == date(2030, 1, 1)
     assert not load(db, files).changed
 
 

@@ -107,7 +107,7 @@ def test_release_diff_field_by_field(client, publisher):
         headers=publisher,
     )
     client.post("/v1/kpis", json=new_kpi(), headers=publisher)
-    statement = {"kpi": changed, "comparability": "major", "effective_from": "2099-01-01"}
+    statement = {"kpi": changed, "comparability": "major", "effective_from": "2030-01-01"}
     statement |= {"change_note_nl": "Andere eenheid.", "change_note_en": "Another unit."}
     published = release(client, publisher, remove=[removed], comparability=[statement])
     assert published.status_code == 201, published.text
@@ -124,7 +124,7 @@ def test_release_diff_field_by_field(client, publisher):
         "core": (FILES.kpis[0].core, not FILES.kpis[0].core, "minor"),
     }
     assert (change["comparability"], change["derived_comparability"]) == ("major", "major")
-    assert [b["effective_from"] for b in change["series_breaks"]] == ["2099-01-01"]
+    assert [b["effective_from"] for b in change["series_breaks"]] == ["2030-01-01"]
     assert diff["unchanged"] == len(FILES.kpis) - 2
     reverse = client.get(f"/v1/releases/{RELEASE}/diff", params={"base": "2099.01"}).json()
     assert reverse["added"] == [{"code": removed, "version": 1}]

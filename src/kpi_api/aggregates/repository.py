@@ -162,7 +162,7 @@ def notes(
     limit: int,
 ) -> Sequence[Any]:
     """Notes organisations attached to the measurements of a KPI in a range: (municipality,
-    province, today's municipality, period start, disaggregation key, note)."""
+    province, today's municipality, period start, disaggregation key, note, KPI version)."""
     keys = and_(
         dimension_keys(V.c.disaggregation_key, dimension), V.c.disaggregation_key.not_like("%;%")
     )
@@ -174,6 +174,7 @@ def notes(
             V.c.period_start,
             V.c.disaggregation_key,
             V.c.note,
+            V.c.kpi_version,
         )
         .select_from(V.join(M, M.c.code == V.c.municipality_code))
         .where(

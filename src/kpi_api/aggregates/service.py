@@ -324,11 +324,13 @@ def compute(
     )
     other = {}
     if versions is not None:
+        # Every period type: another definition may have allowed finer ones (months).
+        every = linked.targets(("month",))
         others = repo.other_definition(
             session,
             kpi=spec.kpi_code,
             year=year,
-            period_types=types,
+            period_types=every,
             versions=versions,
             as_of=as_of,
             vendor_id=vendor_id,
@@ -336,11 +338,12 @@ def compute(
         if within is not None:
             others = [m for m in others if within.contains(parse_period(m.period))]
         if others:
-            counted = linked.contributions(others, year=year, types=types, stock=stock)
+            counted = linked.contributions(others, year=year, types=every, stock=stock)
+            wanted = set(linked.periods_of(year, types))
             other = {
                 key: (cell.organisations, len(cell.municipalities))
                 for key, cell in linked.build(counted, places).items()
-                if not cell.residual
+                if not cell.residual and key[2] in wanted
             }
     contributions = linked.contributions(rows, year=year, types=types, stock=stock)
     # One order whatever order the database returned rows in: the pattern is then the same
@@ -543,10 +546,16 @@ def cell_out(
 
 
 def _notes(
-    session: Session, req: Request, vendor_id: str | None, as_of: datetime | None
+    session: Session,
+    req: Request,
+    vendor_id: str | None,
+    as_of: datetime | None,
+    followed: Mapping[str, int],
 ) -> dict[tuple[str, str, str], list[str]]:
+    """Notes per cell, of the measurements the cell adds up: those under the definition the
+    cell follows (``followed``: per period, a version of it; else the governing one)."""
     out: dict[tuple[str, str, str], list[str]] = defaultdict(list)
-    for muni, province, current, start, key, note in repo.notes(
+    for muni, province, current, start, key, note, version in repo.notes(
         session,
         kpi=req.kpi,
         start=req.periods[0].start,
@@ -560,6 +569,13 @@ def _notes(
             req.layer, current
         )
         for period in (p for p in req.periods if p.start <= start <= p.end):
+            d = (
+                req.by_version(followed[period.code])
+                if period.code in followed
+                else req.definition_for(period)
+            )
+            if len(req.definitions) > 1 and version not in d.versions:
+                continue  # made under another definition: not part of this figure
             k = (area, period.code, key)
             if note not in out[k]:
                 out[k].append(note)
@@ -583,7 +599,9 @@ def compose(
     they stood at ``notes_as_of`` (released figures: when released), else ``as_of``."""
     params = req.params
     moment = notes_as_of or params.as_of
-    notes = _notes(session, req, vendor_id, moment) if params.notes else None
+    cells = list(cells)
+    shown = {p: c.definition for _, p, _, c, _ in cells}
+    notes = _notes(session, req, vendor_id, moment, shown) if params.notes else None
     counts = (
         {} if params.level is Level.municipality else req.geo.counts(req.periods, params.boundaries)
     )
@@ -595,7 +613,6 @@ def compose(
     ]
     # The header and the breaks follow the definitions the cells shown follow (a release made
     # before a break keeps the definition it was made under).
-    shown = {p: c.definition for _, p, _, c, _ in cells_sorted}
     newest = next((shown[p.code] for p in reversed(req.periods) if p.code in shown), None)
     spec = req.spec if newest is None else req.by_version(newest).spec
     return AggregateResponse(

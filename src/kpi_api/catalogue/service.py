@@ -438,6 +438,21 @@ def publish_release(
                 for c in unknown
             ],
         )
+    both = sorted({v.kpi_code for v in to_publish} & set(data.remove))
+    if both:
+        raise Unprocessable(
+            "A KPI cannot be published and removed in one release.",
+            code="published_and_removed",
+            errors=[
+                FieldError(
+                    location="body",
+                    pointer=f"/remove/{data.remove.index(c)}",
+                    code="published_and_removed",
+                    message=f"{c!r} has a draft this release publishes",
+                )
+                for c in both
+            ],
+        )
     if not to_publish and not data.remove:
         raise Conflict("Nothing to release: no drafts and no removals.", code="release_empty")
     stated = _comparability(session, to_publish, data.comparability, closed)
@@ -497,7 +512,8 @@ def _comparability(
     break. Raises 422 ``comparability_invalid`` (``errors`` name each statement and rule:
     ``comparability_understated``, ``comparability_required``, ``effective_from_required``,
     ``effective_from_not_year_start``, ``effective_from_not_after_break``,
-    ``effective_from_too_early`` (more than a year back), ``effective_from_in_closed_period``,
+    ``effective_from_too_early`` (more than a year back), ``effective_from_too_late`` (more
+    than ten years ahead), ``effective_from_in_closed_period``,
     ``change_note_required`` (a break is explained in Dutch and English),
     ``effective_from_for_minor``, ``comparability_first_version``, ``no_draft``,
     ``duplicate_item``).
@@ -590,6 +606,16 @@ def _comparability(
                     "effective_from",
                     "effective_from_not_year_start",
                     "a series breaks on 1 January, so every period lies on one side of it",
+                )
+            )
+            continue
+        if day.year > this_year + 10:
+            errors.append(
+                _statement_error(
+                    i,
+                    "effective_from",
+                    "effective_from_too_late",
+                    f"a break takes effect at most ten years ahead (by 1 January {this_year + 10})",
                 )
             )
             continue

@@ -124,7 +124,7 @@ def release(
     # Each KPI's figures follow the definition that governs the period (a series break falls on
     # 1 January, so a period lies under one definition).
     series = [aggregates.definitions(session, c) for c in codes]
-    defs = [(catalogue.governing(s, period.start), len(s) > 1) for s in series]
+    defs = [(catalogue.governing(s, period.start), s) for s in series]
     for spec in (d.spec for d, _ in defs):
         if not any(FINENESS[t] >= FINENESS[period.type] for t in spec.period_types):
             raise _invalid(
@@ -161,8 +161,8 @@ def release(
     places = aggregates.geography(session).places
     vendors_of = aggregates_repo.vendors_of(session)
     released = 0
-    for d, split in defs:
-        spec = d.spec
+    for d, all_defs in defs:
+        spec, split = d.spec, len(all_defs) > 1
         prior = _Prior(
             session,
             kpi=spec.kpi_code,
@@ -170,6 +170,7 @@ def release(
             places=places,
             limits=limits,
             vendors_of=vendors_of,
+            definitions=all_defs,
         )
         computed = aggregates.compute(
             session,
@@ -249,15 +250,31 @@ class _Prior:
         places: dict[str, linked.Place],
         limits: disclosure.Thresholds,
         vendors_of: dict[str, set[str]],
+        definitions: list[catalogue.Definition] | None = None,
     ) -> None:
         self.session, self.kpi, self.places, self.period = session, kpi, places, period
         self.limits, self.vendors_of = limits, vendors_of
+        self.definitions = definitions or []
         self.releases = [
             (parse_period(r.period), r.id)
             for r in repo.covering(
                 session, kpi=kpi, start=period.start, end=period.end, before=None
             )
         ]
+        self.followed = {
+            release_id: k.kpi_version
+            for release_id, kpis in repo.kpis_of(session, [r for _, r in self.releases]).items()
+            for k in kpis
+            if k.kpi_code == kpi
+        }
+
+    def _spec_of(self, release_id: str, spec: KpiVersion) -> KpiVersion:
+        """The rules an earlier release's table followed (across a break, its own)."""
+        version = self.followed.get(release_id)
+        for d in self.definitions:
+            if version in d.versions:
+                return d.spec
+        return spec
 
     def adjust(self, cells: dict[linked.Key, linked.Cell], spec: KpiVersion) -> Adjustment:
         """Every earlier release of the period joins the equations; each pair of moments
@@ -266,7 +283,8 @@ class _Prior:
         out = Adjustment()
         tables: list[tuple[str, Period, dict[linked.Key, linked.Cell]]] = [("", self.period, cells)]
         for covered, release_id in self.releases:  # newest first
-            tables.append((release_id, covered, self._table(release_id, spec, out)))
+            own = self._spec_of(release_id, spec)
+            tables.append((release_id, covered, self._table(release_id, own, out)))
         for i, (newer_id, _, newer) in enumerate(tables):
             for older_id, older_period, older in tables[i + 1 :]:
                 self._link(newer_id, newer, older_id, older, older_period, spec, out)

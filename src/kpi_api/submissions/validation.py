@@ -258,8 +258,9 @@ def _period(m: MeasurementIn, spec: KpiSpec, row: _Row) -> Period | None:
     if period.end >= row.ctx.today:
         row.fail("period_in_future", period=period.code, end=period.end.isoformat())
         ok = False
-    if not spec.governs(period.start):
+    if not m.withdraw and not spec.governs(period.start):
         # A series break puts the period under another definition: name the version to use.
+        # (A withdrawal may name the version a measurement was made under, across a break.)
         versions = row.ctx.specs.get(spec.code, {})
         use = max(
             (v.version for v in versions.values() if v.published and v.governs(period.start)),
