@@ -49,6 +49,26 @@ def _period_code(period_type: str, start: date) -> str:
     return f"{start.year:04d}-{start.month:02d}"
 
 
+def _in_year(
+    kpi: str,
+    year: int,
+    period_types: tuple[str, ...],
+    as_of: datetime | None,
+    vendor_id: str | None,
+) -> list[ColumnElement[bool]]:
+    """Current (or as-of) measurements of a KPI in a year: totals and one-dimension breakdowns
+    of these period types, of the vendor's organisations (if one)."""
+    return [
+        V.c.kpi_code == kpi,
+        V.c.period_type.in_(period_types),
+        V.c.period_start >= date(year, 1, 1),
+        V.c.period_start <= date(year, 12, 31),
+        V.c.disaggregation_key.not_like("%;%"),
+        *_visible(as_of),
+        *_scope(vendor_id),
+    ]
+
+
 def measurements(
     session: Session,
     *,
@@ -77,15 +97,7 @@ def measurements(
         V.c.denominator,
         V.c.n,
         V.c.kpi_version,
-    ).where(
-        V.c.kpi_code == kpi,
-        V.c.period_type.in_(period_types),
-        V.c.period_start >= date(year, 1, 1),
-        V.c.period_start <= date(year, 12, 31),
-        V.c.disaggregation_key.not_like("%;%"),
-        *_visible(as_of),
-        *_scope(vendor_id),
-    )
+    ).where(*_in_year(kpi, year, period_types, as_of, vendor_id))
     if versions is not None:
         stmt = stmt.where(V.c.kpi_version.in_(sorted(versions)))
     vals_of, code = linked.vals_of, _period_code
@@ -116,14 +128,8 @@ def other_definition(
         V.c.disaggregation_key,
         V.c.kpi_version,
     ).where(
-        V.c.kpi_code == kpi,
-        V.c.period_type.in_(period_types),
-        V.c.period_start >= date(year, 1, 1),
-        V.c.period_start <= date(year, 12, 31),
-        V.c.disaggregation_key.not_like("%;%"),
+        *_in_year(kpi, year, period_types, as_of, vendor_id),
         V.c.kpi_version.not_in(sorted(versions)),
-        *_visible(as_of),
-        *_scope(vendor_id),
     )
     one: linked.Vals = (1, 0, 0, 0, 0)
     return [

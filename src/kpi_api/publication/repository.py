@@ -120,64 +120,51 @@ def store(
 ) -> None:
     """Keep a KPI's released cells (values of published cells only) and contributions;
     ``other``: per cell, organisations and municipalities under another definition."""
-    figures = []
     other = other or {}
-    for (layer, area, period, key), cell in cells.items():
+
+    def row(key: linked.Key, **columns: Any) -> dict[str, Any]:
+        layer, area, period, code = key
+        organisations, municipalities = other.get(key, (0, 0))
+        return {
+            "release_id": release_id,
+            "kpi_code": kpi,
+            "layer": layer,
+            "area": area,
+            "period": period,
+            "disaggregation_key": code,
+            "organisations_other_definition": organisations,
+            "municipalities_other_definition": municipalities,
+            **columns,
+        }
+
+    figures = []
+    for key, cell in cells.items():
         if cell.residual:
             continue
-        elsewhere = other.get((layer, area, period, key), (0, 0))
         shown = None if cell.hidden else [_text(x) for x in cell.vals]
         figures.append(
-            {
-                "release_id": release_id,
-                "kpi_code": kpi,
-                "layer": layer,
-                "area": area,
-                "period": period,
-                "disaggregation_key": key,
-                "value": shown[0] if shown else None,
-                "numerator": shown[1] if shown else None,
-                "denominator": shown[2] if shown else None,
-                "weighted": shown[3] if shown else None,
-                "n": shown[4] if shown else None,
-                "suppressed": cell.hidden,
-                "reason": cell.reason if cell.hidden else None,
-                "organisations": cell.organisations,
-                "municipalities": len(cell.municipalities),
-                "municipalities_current": len(cell.current),
-                "version_min": cell.version_min,
-                "version_max": cell.version_max,
-                "organisations_other_definition": elsewhere[0],
-                "municipalities_other_definition": elsewhere[1],
-            }
+            row(
+                key,
+                value=shown[0] if shown else None,
+                numerator=shown[1] if shown else None,
+                denominator=shown[2] if shown else None,
+                weighted=shown[3] if shown else None,
+                n=shown[4] if shown else None,
+                suppressed=cell.hidden,
+                reason=cell.reason if cell.hidden else None,
+                organisations=cell.organisations,
+                municipalities=len(cell.municipalities),
+                municipalities_current=len(cell.current),
+                version_min=cell.version_min,
+                version_max=cell.version_max,
+            )
         )
-    for (layer, area, period, key), (organisations, municipalities) in other.items():
-        if (layer, area, period, key) in cells:
-            continue
+    nothing = dict.fromkeys(("value", "numerator", "denominator", "weighted", "n", "reason"))
+    counts = dict.fromkeys(("organisations", "municipalities", "municipalities_current"), 0)
+    for key in other.keys() - cells.keys():
         # Nothing under the definition, only under another: kept as missing, with why.
         figures.append(
-            {
-                "release_id": release_id,
-                "kpi_code": kpi,
-                "layer": layer,
-                "area": area,
-                "period": period,
-                "disaggregation_key": key,
-                "value": None,
-                "numerator": None,
-                "denominator": None,
-                "weighted": None,
-                "n": None,
-                "suppressed": False,
-                "reason": None,
-                "organisations": 0,
-                "municipalities": 0,
-                "municipalities_current": 0,
-                "version_min": 0,
-                "version_max": 0,
-                "organisations_other_definition": organisations,
-                "municipalities_other_definition": municipalities,
-            }
+            row(key, **nothing, **counts, suppressed=False, version_min=0, version_max=0)
         )
     if figures:
         session.execute(insert(ReleasedFigure), figures)
