@@ -294,8 +294,9 @@ KNOWN: list[tuple[str, str, str, dict[str, Any], int]] = [
     ),
     ("GET", "/v1/organisations", "vendor", {}, 200),
     # Findings: each answered 500 or an undocumented status once.
-    ("GET", "/v1/kpis", "none", {"query": {"q": "a\x00"}}, 422),
-    ("GET", "/v1/kpi-sets", "none", {"query": {"work_field": "\x00"}}, 422),
+    # Text that cannot be stored is refused at the boundary: 400 invalid_text.
+    ("GET", "/v1/kpis", "none", {"query": {"q": "a\x00"}}, 400),
+    ("GET", "/v1/kpi-sets", "none", {"query": {"work_field": "\x00"}}, 400),
     ("GET", "/v1/releases", "none", {"query": {"cursor": "garbage"}}, 400),
     ("GET", "/v1/measurements", "vendor", {"query": {"cursor": ""}}, 400),
     ("POST", "/v1/period-locks", "publisher", {"json": {"period": "0000"}}, 422),
@@ -304,15 +305,15 @@ KNOWN: list[tuple[str, str, str, dict[str, Any], int]] = [
         "/v1/submissions",
         "vendor",
         {"json": {"measurements": [row(organisation="ORG\x00A")]}},
-        403,
+        400,
     ),
-    ("POST", "/v1/submissions", "vendor", {"json": {"measurements": [row(kpi="ACT\x00")]}}, 422),
+    ("POST", "/v1/submissions", "vendor", {"json": {"measurements": [row(kpi="ACT\x00")]}}, 400),
     (
         "POST",
         "/v1/submissions",
         "vendor",
         {"json": {"measurements": [row(release="2024.12\x00")]}},
-        422,
+        400,
     ),
 ]
 

@@ -65,6 +65,16 @@ class KpiApiError(Exception):
         self.headers = headers
 
 
+class BodyError(StarletteHTTPException):
+    """A request body that cannot be read as sent (raised while FastAPI reads the body, which
+    lets only HTTP exceptions through): a problem with its code and field errors."""
+
+    def __init__(self, detail: str, *, code: str, errors: list[FieldError]) -> None:
+        super().__init__(status_code=400, detail=detail)
+        self.code = code
+        self.errors = errors
+
+
 class NotFound(KpiApiError):
     status = 404
     code = "not_found"
@@ -190,9 +200,10 @@ def install_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem_response(
             status=exc.status_code,
-            code=_STATUS_CODES.get(exc.status_code, "http_error"),
+            code=getattr(exc, "code", None) or _STATUS_CODES.get(exc.status_code, "http_error"),
             detail=str(exc.detail) if exc.detail else None,
             instance=request.url.path,
+            errors=getattr(exc, "errors", None),
             headers=getattr(exc, "headers", None),
         )
 
@@ -208,27 +219,11 @@ def install_handlers(app: FastAPI) -> None:
                 instance=request.url.path,
                 headers={"Retry-After": "1"},
             )
-        return await _unhandled(request, exc)
+        raise exc  # unexpected: boundary.InternalErrors logs it and answers 500
 
-    @app.exception_handler(Exception)
-    async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
-        request_id = getattr(request.state, "request_id", None)
-        log.exception(
-            "unhandled error",
-            extra={
-                "fields": {
-                    "request_id": request_id,
-                    "method": request.method,
-                    "path": request.url.path,
-                }
-            },
-        )
-        return problem_response(
-            status=500,
-            code="internal_error",
-            detail="An unexpected error occurred; it has been logged.",
-            instance=request.url.path,
-        )
+    # An unexpected exception is answered by ``boundary.InternalErrors`` (a middleware), not
+    # by an ``Exception`` handler: Starlette re-raises after such a handler answers, and the
+    # server then drops the kept-alive connection.
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

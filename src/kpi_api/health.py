@@ -9,8 +9,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from kpi_api import __version__, migrate
+from kpi_api.boundary import LiteralJSONRoute
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=LiteralJSONRoute)
 
 
 class Health(BaseModel):

@@ -1,10 +1,20 @@
-"""Opaque cursors for keyset pagination."""
+"""Opaque cursors for keyset pagination.
+
+A cursor is the list's name and the key to resume after, as base64url JSON, signed with an
+HMAC-SHA256 (truncated to 128 bits) under the server's secret (``KPI_API_SECRET_KEY``; without
+one, a random key per process: ``kpi-api serve`` gives all its workers one). A cursor that was
+not given out by this service, or holds a value outside its list's domain, is 400
+``invalid_cursor``, before any query.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
+import secrets
 from collections.abc import Callable, Sequence
 from typing import Annotated, Generic, TypeVar
 
@@ -22,27 +32,67 @@ CursorQuery = Annotated[
 
 V = TypeVar("V", str, int)
 
+_key = secrets.token_bytes(32)
+BIGINT = 2**63 - 1
+
+
+def configure(secret: str | None) -> None:
+    """Sign cursors with ``secret`` (the same on every worker and instance); None keeps the
+    process's random key."""
+    global _key
+    if secret:
+        _key = hashlib.sha256(secret.encode()).digest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode("ascii"))
+
+
+def _signature(payload: str) -> str:
+    return _b64(hmac.new(_key, payload.encode("ascii"), hashlib.sha256).digest()[:16])
+
 
 def encode_cursor(kind: str, value: str | int) -> str:
-    """An opaque cursor for list ``kind`` that resumes after ``value``."""
-    raw = json.dumps([kind, value], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    """An opaque, signed cursor for list ``kind`` that resumes after ``value``."""
+    payload = _b64(json.dumps([kind, value], separators=(",", ":")).encode())
+    return f"{payload}.{_signature(payload)}"
+
+
+def _in_domain(value: object, value_type: type) -> bool:
+    if type(value) is not value_type:
+        return False
+    if isinstance(value, int):
+        return -BIGINT <= value <= BIGINT
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return "\x00" not in value and len(value) <= 200
+    return False
 
 
 def decode_cursor(cursor: str | None, kind: str, value_type: type[V]) -> V | None:
-    """The value a cursor of list ``kind`` resumes after; refuse any other cursor."""
+    """The value a cursor of list ``kind`` resumes after. Raises 400 ``invalid_cursor`` for a
+    cursor this service did not sign, of another list, or whose value is out of its domain."""
     if cursor is None:
         return None
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        decoded = None
+    payload, _, signature = cursor.partition(".")
+    decoded = None
+    if signature and hmac.compare_digest(signature, _signature(payload)):
+        try:
+            decoded = json.loads(_unb64(payload))
+        except (ValueError, binascii.Error, UnicodeError):
+            decoded = None
     if (
         not isinstance(decoded, list)
         or len(decoded) != 2
         or decoded[0] != kind
-        or type(decoded[1]) is not value_type
+        or not _in_domain(decoded[1], value_type)
     ):
         raise KpiApiError("The cursor is not one this list gave out.", code="invalid_cursor")
     return decoded[1]

@@ -5,7 +5,8 @@ PostgreSQL cannot store NUL in text, so a NUL would otherwise surface as a datab
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 from pydantic_core import PydanticCustomError
@@ -40,3 +41,19 @@ class StrictModel(BaseModel):
 #: For free-text query, path and header parameters (``Annotated[str, Query(...), NoNul]``):
 #: PostgreSQL can neither store nor compare text with NUL, so it would fail the query.
 NoNul = AfterValidator(no_nul)
+
+
+def _in_utc(value: datetime) -> datetime:
+    """A moment in UTC: one without a zone (or a bare date: its midnight) is read as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError(
+            "datetime_out_of_range", "the moment lies outside the years 1 to 9999 in UTC"
+        ) from None
+
+
+#: A moment from a request, as an aware datetime in UTC (422 when it has no UTC equivalent).
+UtcMoment = Annotated[datetime, AfterValidator(_in_utc)]

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from kpi_api.auth import OptionalPrincipalDep, Principal, PublisherDep, Role
+from kpi_api.boundary import LiteralJSONRoute
 from kpi_api.caching import NOT_MODIFIED, etag_response
 from kpi_api.catalogue import service
 from kpi_api.catalogue.schemas import (
@@ -34,7 +35,7 @@ from kpi_api.pagination import CursorQuery, Items, LimitQuery
 from kpi_api.strict import NoNul
 from kpi_api.submissions import service as submissions
 
-router = APIRouter(prefix="/v1", tags=["catalogue"])
+router = APIRouter(prefix="/v1", tags=["catalogue"], route_class=LiteralJSONRoute)
 
 CodePath = Annotated[str, Path(max_length=40, pattern=CODE_PATTERN, examples=["IMP-FIN-01"])]
 VersionPath = Annotated[int, Path(ge=1, le=1_000_000)]

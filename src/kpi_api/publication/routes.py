@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from kpi_api.aggregates.service import thresholds
 from kpi_api.auth import Principal, Role, require_roles
+from kpi_api.boundary import LiteralJSONRoute
 from kpi_api.catalogue.schemas import CODE_PATTERN
 from kpi_api.db import SessionDep
 from kpi_api.errors import problem_responses
@@ -16,7 +17,7 @@ from kpi_api.periods import PERIOD_PATTERN
 from kpi_api.publication import service
 from kpi_api.publication.schemas import FigureReleaseCreate, FigureReleasePage, FigureReleaseRead
 
-router = APIRouter(prefix="/v1", tags=["figure releases"])
+router = APIRouter(prefix="/v1", tags=["figure releases"], route_class=LiteralJSONRoute)
 
 PublisherDep = Annotated[Principal, Depends(require_roles(Role.publisher))]
 ReaderDep = Annotated[Principal, Depends(require_roles(Role.analyst, Role.publisher, Role.vendor))]

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from kpi_api.boundary import LiteralJSONRoute
 from kpi_api.caching import NOT_MODIFIED, etag_response
 from kpi_api.db import SessionDep
 from kpi_api.errors import problem_responses
@@ -14,7 +15,7 @@ from kpi_api.pagination import Items
 from kpi_api.reference import service
 from kpi_api.reference.schemas import MunicipalityRead, ProvinceRead
 
-router = APIRouter(prefix="/v1", tags=["reference"])
+router = APIRouter(prefix="/v1", tags=["reference"], route_class=LiteralJSONRoute)
 READ = {**NOT_MODIFIED, **problem_responses(422)}
 
 
