@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import secrets
 import socket
 import sys
 from collections.abc import Sequence
@@ -84,8 +86,11 @@ def cmd_openapi(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from kpi_api.observability import configure_logging
+    from kpi_api.observability import log_config
 
+    # One cursor-signing key for the parent's workers, unless the operator set one.
+    os.environ.setdefault("KPI_API_SECRET_KEY", secrets.token_urlsafe(32))
+    get_settings.cache_clear()
     settings = get_settings()
     if not args.no_migrate:
         cmd_migrate(args)
@@ -93,15 +98,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         code = cmd_load(args)
         if code:
             return code
-    configure_logging(settings.log_level)
     config = uvicorn.Config(
         "kpi_api.main:create_app",
         factory=True,
+        # Applied by every worker process, not only here (see observability.log_config).
+        log_config=log_config(settings.log_level),
         access_log=False,  # kpi_api.access logs each request, without query strings or keys
         host=args.host or settings.host,
         port=args.port or settings.port,
         log_level=settings.log_level,
         workers=args.workers,
+        # uvicorn replaces a worker that does not answer its supervisor's ping within 5 s; a
+        # worker busy with a burst on a loaded machine missed it and was killed mid-request
+        # (its clients' connections reset). A hung worker is still replaced, after 30 s.
+        timeout_worker_healthcheck=30,
     )
     if config.workers > 1:
         # As uvicorn.run does for workers, but on a socket that says it is TCP (see tcp_socket).

@@ -44,6 +44,44 @@ class Settings(BaseSettings):
         default=600, ge=0, description="Requests per minute per API key (0: no limit)."
     )
     rate_limit_burst: int = Field(default=120, ge=1, description="Requests a key may burst.")
+    max_concurrent_requests: int = Field(
+        default=16,
+        ge=1,
+        description="Requests a worker serves at once; the rest wait in line. Its database "
+        "pool holds as many connections (plus a few spare) and its thread pool as many threads "
+        "(plus a few), so an admitted request never waits for either.",
+    )
+    max_concurrent_per_client: int = Field(
+        default=4,
+        ge=1,
+        description="Requests one client (API key, or address without a key) is served at "
+        "once per worker; its others wait, and a freed slot goes first to the client with the "
+        "fewest in flight, so one client's burst leaves room for everyone else.",
+    )
+    max_queued_requests: int = Field(
+        default=500,
+        ge=0,
+        description="Requests a worker lets wait in line; more answer 503 with Retry-After "
+        "at once.",
+    )
+    queue_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a request waits in line before it answers 503 with Retry-After.",
+    )
+    database_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How long a request waits for a database connection (and on SQLite for "
+        "the write lock) before it answers 503 `database_busy` with Retry-After.",
+    )
+    secret_key: str | None = Field(
+        default=None,
+        min_length=16,
+        description="Signs pagination cursors; the same on every worker and instance. Unset: "
+        "a random key per process (`kpi-api serve` shares one with its workers), so cursors "
+        "do not survive a restart.",
+    )
     page_limit_default: int = Field(default=50, ge=1)
     page_limit_max: int = Field(default=500, ge=1)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -9,9 +10,14 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from kpi_api.config import Settings
+from kpi_api.errors import KpiApiError
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -54,14 +60,14 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
     # pysqlite's own transaction handling breaks SAVEPOINT and defers BEGIN; take control of both.
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
@@ -75,12 +81,29 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+#: Connections beyond one per admitted request: probes (``/ready``) and work outside the line.
+POOL_SPARE = 4
+
+
+def make_engine(url: str, settings: Settings | None = None, **kwargs: Any) -> Engine:
+    """An engine for ``url``; with ``settings``, sized for the requests a worker serves at once.
+
+    The pool then holds a connection for each request ``limits.ConcurrencyLimit`` admits, and
+    a few spare, so an admitted request never waits for one (waiting for a connection while
+    holding a thread the holders need was how a burst froze the service); whatever wait is left
+    (a connection all the same, SQLite's write lock) ends after ``database_timeout_seconds``.
+    """
+    wait = settings.database_timeout_seconds if settings is not None else 30.0
+    in_memory = make_url(url).database in (None, "", ":memory:")
+    if settings is not None and "poolclass" not in kwargs and not in_memory:
+        kwargs.setdefault("pool_size", settings.max_concurrent_requests)
+        kwargs.setdefault("max_overflow", POOL_SPARE)
+        kwargs.setdefault("pool_timeout", wait)
     if url.startswith("sqlite"):
         # The pool hands a connection to one thread at a time; FastAPI's threadpool moves it.
         connect_args = {"check_same_thread": False, **kwargs.pop("connect_args", {})}
         engine = create_engine(url, connect_args=connect_args, **kwargs)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, busy_timeout_ms=round(wait * 1000))
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     if "poolclass" not in kwargs:
@@ -107,12 +130,41 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WRITE_OPTIONS = {"sqlite_begin": "IMMEDIATE"}
 
 
+class DatabaseBusy(KpiApiError):
+    """The database did not serve the request in time; the client retries later."""
+
+    status = 503
+    code = "database_busy"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The database is busy; retry after the time in Retry-After.",
+            headers={"Retry-After": "1"},
+        )
+
+
+def _is_sqlite_busy(exc: OperationalError) -> bool:
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
+
+
 def get_session(request: Request) -> Iterator[Session]:
-    """Yield a session for one request; commit on success, roll back on any error."""
+    """Yield a session for one request; commit on success, roll back on any error.
+
+    The connection (and for a write on SQLite the write lock) is taken here, before the route
+    runs, so running out of time waiting for it answers 503 ``database_busy``, not a 500.
+    """
     factory: sessionmaker[Session] = request.app.state.sessionmaker
     with factory() as session:
-        if request.method not in SAFE_METHODS:
-            session.connection(execution_options=WRITE_OPTIONS)
+        write = request.method not in SAFE_METHODS
+        try:
+            session.connection(execution_options=WRITE_OPTIONS if write else None)
+        except PoolTimeout as exc:  # no pooled connection came free in time
+            raise DatabaseBusy() from exc
+        except OperationalError as exc:
+            if _is_sqlite_busy(exc):  # another writer kept the write lock past busy_timeout
+                raise DatabaseBusy() from exc
+            raise
         try:
             yield session
             session.commit()

@@ -8,20 +8,21 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from kpi_api import __version__, health
+from kpi_api import __version__, health, pagination
 from kpi_api.aggregates import routes as aggregate_routes
 from kpi_api.aggregates.cache import TableCache
+from kpi_api.boundary import Boundary, InternalErrors
 from kpi_api.catalogue import routes as catalogue_routes
 from kpi_api.config import Settings, get_settings
 from kpi_api.db import make_engine, make_sessionmaker
 from kpi_api.errors import Problem, install_handlers, problem_responses
-from kpi_api.limits import BodySizeLimit
+from kpi_api.limits import BodySizeLimit, ConcurrencyLimit
 from kpi_api.observability import RequestLog
 from kpi_api.publication import routes as publication_routes
 from kpi_api.ratelimit import RateLimiter
 from kpi_api.reference import routes as reference_routes
 from kpi_api.registry import routes as registry_routes
-from kpi_api.runtime import tune_garbage_collector
+from kpi_api.runtime import size_thread_pool, tune_garbage_collector
 from kpi_api.submissions import routes as submission_routes
 from kpi_api.submissions.schemas import Batch, SubmissionRejected
 
@@ -40,11 +41,12 @@ Every error is an RFC 9457 `application/problem+json` body with a stable `code`.
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or get_settings()
     owns_engine = engine is None
-    engine = engine or make_engine(settings.database_url)
+    engine = engine or make_engine(settings.database_url, settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         tune_garbage_collector()
+        size_thread_pool(settings.max_concurrent_requests)
         yield
         if owns_engine:
             engine.dispose()
@@ -57,6 +59,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         lifespan=lifespan,
     )
     app.state.settings = settings
+    pagination.configure(settings.secret_key)
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     install_handlers(app)
@@ -64,8 +67,20 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         TableCache(settings.aggregate_cache_rows) if settings.aggregate_cache_rows else None
     )
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+    # Outermost last: RequestLog (every answer gets a request id) > InternalErrors (an
+    # unexpected error answered, the connection kept) > ConcurrencyLimit (a place in line) >
+    # Boundary (text, HEAD, gzip) > BodySizeLimit (on the body as decompressed).
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestLog)  # outermost: every answer gets a request id
+    app.add_middleware(Boundary, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        ConcurrencyLimit,
+        max_concurrent=settings.max_concurrent_requests,
+        per_client=settings.max_concurrent_per_client,
+        max_queued=settings.max_queued_requests,
+        timeout=settings.queue_timeout_seconds,
+    )
+    app.add_middleware(InternalErrors)
+    app.add_middleware(RequestLog)
     app.include_router(health.router)
     app.include_router(catalogue_routes.router)
     app.include_router(reference_routes.router)
@@ -100,13 +115,19 @@ def _register_problem_schema(app: FastAPI) -> None:
 def _document_cross_cutting_problems(schema: dict) -> None:
     """Document the problems any operation can answer before its route runs.
 
-    An operation with a request body answers 400 when the body cannot be decoded (FastAPI) and
-    413 over the size limit (``BodySizeLimit``); one that reads an API key answers 429 when the
-    key is over its rate (``RateLimiter``).
+    Any operation answers 400 when the request holds text the boundary refuses (``Boundary``);
+    one with a request body also when the body cannot be read, 413 over the size limit and 415
+    for an unsupported Content-Encoding; one that reads an API key answers 429 when the key is
+    over its rate (``RateLimiter``); any but ``/health`` 503 when the service is too busy.
     """
-    for item in schema.get("paths", {}).values():
+    for path, item in schema.get("paths", {}).items():
         for operation in item.values():
-            statuses = [400, 413] if "requestBody" in operation else []
+            # 400: text the boundary refuses (any request); 413/415: a body too large (also
+            # once decompressed) or in an unsupported Content-Encoding; 503: too busy to serve
+            # it in time (``ConcurrencyLimit``, the database pool), with Retry-After.
+            statuses = [400, 413, 415] if "requestBody" in operation else [400]
+            if path != "/health":
+                statuses.append(503)
             if operation.get("security"):
                 statuses.append(429)
             responses = operation.setdefault("responses", {})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import re
@@ -25,6 +26,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            "pid": record.process,  # which worker wrote it
         }
         data.update(getattr(record, "fields", {}))
         if record.exc_info:
@@ -32,13 +34,28 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False, default=str)
 
 
-def configure_logging(level: str = "info") -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger("kpi_api")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
+def log_config(level: str = "info") -> dict[str, Any]:
+    """uvicorn's logging configuration, plus kpi_api's JSON lines on stderr.
+
+    Give it to uvicorn (``log_config``): uvicorn applies it in every process it runs, and with
+    ``--workers N`` each worker is a fresh (spawned) process that configures its logging only
+    from it, so a configuration made in the parent alone left the workers without request logs.
+    """
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["json"] = {"()": f"{__name__}.JsonFormatter"}
+    config["handlers"]["json"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "json",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["kpi_api"] = {
+        "handlers": ["json"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config
 
 
 class RequestLog:
@@ -79,6 +96,7 @@ class RequestLog:
                         "path": scope["path"],  # no query string: it is the caller's data
                         "status": status,
                         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "queued_ms": state.get("queued_ms"),  # of it, waiting in line
                         "api_key_id": state.get("api_key_id"),
                         "role": state.get("role"),
                     }
