@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -13,14 +12,15 @@ from starlette.concurrency import run_in_threadpool
 from kpi_api.aggregates import service
 from kpi_api.aggregates.schemas import AggregateResponse, Boundaries, Level
 from kpi_api.auth import Principal, Role, require_roles
+from kpi_api.boundary import LiteralJSONRoute
 from kpi_api.catalogue.schemas import CODE_PATTERN
 from kpi_api.db import SessionDep
 from kpi_api.errors import FieldError, Unprocessable, problem_responses
 from kpi_api.periods import PERIOD_PATTERN
 from kpi_api.publication import service as publication
-from kpi_api.strict import NoNul
+from kpi_api.strict import NoNul, UtcMoment
 
-router = APIRouter(prefix="/v1", tags=["aggregates"])
+router = APIRouter(prefix="/v1", tags=["aggregates"], route_class=LiteralJSONRoute)
 
 ReaderDep = Annotated[Principal, Depends(require_roles(Role.analyst, Role.publisher, Role.vendor))]
 PeriodQuery = Annotated[str | None, Query(pattern=PERIOD_PATTERN)]
@@ -62,9 +62,29 @@ def _number(x: float | None, decimals: int) -> str:
     return f"{x:.{decimals}f}"
 
 
-def to_csv(result: AggregateResponse) -> str:
+def _decimal_comma(text: str) -> str:
+    return text.replace(".", ",")
+
+
+def _as_is(text: str) -> str:
+    return text
+
+
+def to_csv(result: AggregateResponse, *, dutch: bool = False) -> str:
+    """The cells as CSV: a header of ``CSV_COLUMNS``, then one line per cell.
+
+    By default comma-separated with a decimal point (``12.5``). ``dutch``: the Dutch Excel
+    dialect, so the file opens in columns in Excel on a Dutch machine: ``;``-separated, a
+    decimal comma (``12,5``; no thousands separator), CRLF line ends and a UTF-8 BOM (without
+    it Excel reads the text as windows-1252). Counts are integers in both (``40``).
+    """
+    number = _decimal_comma if dutch else _as_is
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    if dutch:
+        out.write("\ufeff")
+    writer = csv.writer(
+        out, delimiter=";" if dutch else ",", lineterminator="\r\n" if dutch else "\n"
+    )
     writer.writerow(CSV_COLUMNS)
     for c in result.cells:
         writer.writerow(
@@ -77,14 +97,14 @@ def to_csv(result: AggregateResponse) -> str:
                 c.period,
                 result.dimension or "",
                 c.dimension_code or "",
-                _number(c.value, result.decimals),
+                number(_number(c.value, result.decimals)),
                 *("" if x is None else str(x) for x in (c.numerator, c.denominator, c.n)),
                 "true" if c.suppressed else "false",
                 c.suppression_reason or "",
                 c.organisations,
                 c.municipalities,
                 c.municipalities_in_area,
-                repr(c.coverage),
+                number(repr(c.coverage)),
                 ";".join(str(v) for v in c.kpi_versions),
                 "true" if c.series_break else "false",
                 c.organisations_other_definition,
@@ -125,10 +145,11 @@ async def aggregate(
         Boundaries, Query(description="`current`: earlier years on today's municipalities.")
     ] = Boundaries.reported,
     as_of: Annotated[
-        datetime | None,
+        UtcMoment | None,
         Query(
             description="Released figures: the releases in force at this moment; live "
-            "figures: as the data stood then. Without a time zone it is read as UTC."
+            "figures: as the data stood then. A time without a zone, or a date (its midnight), is "
+            "read as UTC; a moment with no UTC equivalent in the years 1-9999 is 422."
         ),
     ] = None,
     notes: Annotated[bool, Query(description="Include organisations' notes.")] = False,
@@ -150,7 +171,14 @@ async def aggregate(
             "definition that governs each period.",
         ),
     ] = None,
-    format: Annotated[Literal["json", "csv"] | None, Query()] = None,
+    format: Annotated[
+        Literal["json", "csv", "csv-nl"] | None,
+        Query(
+            description="`json` (the default); `csv`: comma-separated, decimal point (also "
+            "chosen by `Accept: text/csv`); `csv-nl`: the Dutch Excel dialect, `;`-separated "
+            "with a decimal comma and a UTF-8 BOM, which opens in columns in Dutch Excel."
+        ),
+    ] = None,
 ) -> Response:
     """A KPI's figure per area and period, following its definition, with its context.
 
@@ -170,6 +198,12 @@ async def aggregate(
     reads live figures of its own organisations. Live tables are kept per process until a
     measurement of the KPI in that year is written; `Cache-Control: no-cache` computes them
     afresh (the answer is the same).
+
+    As **CSV** the cells come one per line (`format=csv`, or `Accept: text/csv`): comma-separated,
+    numbers with a decimal point and as rounded (`40`, `12.5`, `0.30`). `format=csv-nl` gives
+    the same in the Dutch Excel dialect: `;`-separated, a decimal comma (`12,5`; no thousands
+    separator; counts stay integers), CRLF and a UTF-8 BOM, so Excel on a Dutch machine opens it
+    in columns with the accents intact.
     """
     if release is not None and as_of is not None:
         raise Unprocessable(
@@ -184,8 +218,6 @@ async def aggregate(
                 )
             ],
         )
-    if as_of is not None and as_of.tzinfo is None:
-        as_of = as_of.replace(tzinfo=UTC)  # a moment without a zone is read as UTC
     params = service.Params(
         level=level,
         period=period,
@@ -216,6 +248,8 @@ async def aggregate(
         )
 
     result = await run_in_threadpool(answer)
+    if format == "csv-nl":
+        return Response(to_csv(result, dutch=True), media_type="text/csv; charset=utf-8")
     wants_csv = format == "csv" or (
         format is None and "text/csv" in request.headers.get("accept", "")
     )

@@ -1,14 +1,38 @@
-"""Turn a request body (JSON or CSV) into raw rows; anything unreadable is a request error."""
+"""Turn a request body (JSON or CSV) into raw rows; anything unreadable is a request error.
+
+JSON is taken literally (``kpi_api.jsontext``): a member named twice, NaN, NUL or a lone
+surrogate refuse the body, naming where. Values keep their JSON type; ``validation`` refuses a
+value of the wrong type (``"40"`` is text, not a number).
+
+CSV is read in the dialect the file itself shows. A first line ``sep=;`` or ``sep=,`` (Excel's
+hint) names the separator; otherwise the header line does (it holds ``;`` or ``,``, not both).
+
+- ``;``-separated (Excel on a Dutch machine): numbers are written the Dutch way, a decimal comma
+  and a point between thousands: ``1.234,5`` is 1234.5, ``1,5`` is 1.5, ``1.000`` is 1000.
+- ``,``-separated: a decimal point and no thousands separator, as in JSON: ``1234.5``;
+  ``1.000`` is 1.
+
+A cell that is no number in its file's dialect is refused with a row error naming the dialect
+(``1.5`` in a ``;`` file, ``"1,000"`` in a ``,`` file, ``1.5.0``, ``1_000``, ``+5``, a
+non-breaking space), never guessed at. Headers are trimmed and case-insensitive; empty columns
+at the end of the header (and their empty cells) are ignored. The body is UTF-8 (a BOM is
+fine) unless ``Content-Type`` declares ``charset=windows-1252`` or ``iso-8859-1``.
+"""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
-import json
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from kpi_api.errors import KpiApiError
-from kpi_api.submissions.rules import RULES
+from kpi_api import jsontext
+from kpi_api.errors import FieldError, KpiApiError
+from kpi_api.submissions.rules import RULES, TEXTS
 
 #: CSV columns, in the documented order; `disaggregation` holds `dimension=code;dimension=code`.
 CSV_COLUMNS = (
@@ -30,32 +54,113 @@ CSV_COLUMNS = (
 )
 REQUIRED_CSV_COLUMNS = ("kpi", "organisation", "municipality", "period")
 
+#: Charsets a body may declare, by Python codec name, and the codec it is read with. Excel on
+#: Dutch Windows saves "CSV (gescheiden door lijstscheidingsteken)" in windows-1252; ISO-8859-1
+#: is read as windows-1252, as browsers do (WHATWG Encoding), so a euro sign labelled latin-1
+#: is still a euro sign. JSON is always UTF-8 (RFC 8259).
+CSV_CHARSETS = {"utf-8": "utf-8", "cp1252": "cp1252", "iso8859-1": "cp1252"}
+JSON_CHARSETS = {"utf-8": "utf-8"}
+_CSV_SUPPORTED = "utf-8, windows-1252 or iso-8859-1"
+
 
 def _fail(code: str, lang: str, status: int = 400, **params: object) -> KpiApiError:
     return KpiApiError(RULES[code].message(lang, **params), code=code, status=status)
 
 
 def media_type(content_type: str | None) -> str:
+    """``text/csv; charset=windows-1252`` -> ``text/csv``."""
     return (content_type or "").split(";")[0].strip().lower()
 
 
-def _text(body: bytes, lang: str) -> str:
+def declared_charset(content_type: str | None) -> str | None:
+    """The ``charset`` parameter of a Content-Type, as written (unquoted); None when absent."""
+    for part in (content_type or "").split(";")[1:]:
+        name, _, value = part.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').strip()
+    return None
+
+
+def _codec(declared: str | None, supported: dict[str, str], media: str, lang: str) -> str:
+    """The codec to read a body with. Raises 415 ``unsupported_charset``."""
+    if declared is None:
+        return "utf-8"
     try:
-        return body.decode("utf-8-sig")
+        name: str | None = codecs.lookup(declared).name
+    except (LookupError, ValueError, TypeError):
+        name = None
+    if name not in supported:
+        raise _fail(
+            "unsupported_charset",
+            lang,
+            status=415,
+            media=media,
+            charset=declared,
+            supported=_CSV_SUPPORTED if supported is CSV_CHARSETS else "utf-8 (JSON is UTF-8)",
+        )
+    return supported[name]
+
+
+def _decode(body: bytes, codec: str, declared: str | None, lang: str, *, hint: str) -> str:
+    """The body as text. A UTF-8 BOM means UTF-8, whatever is declared (as WHATWG decodes).
+
+    Raises 400 ``invalid_encoding`` whose ``errors[0]`` names the byte offset (0-based, as sent),
+    its line and how to fix it (the ``TEXTS`` entry ``hint``, or ``encoding_declared``).
+    """
+    start = len(codecs.BOM_UTF8) if body.startswith(codecs.BOM_UTF8) else 0
+    if start:
+        codec = "utf-8"
+    try:
+        return str(memoryview(body)[start:], codec)
     except UnicodeDecodeError as exc:
-        raise _fail("invalid_encoding", lang) from exc
+        offset = start + exc.start
+        label = "UTF-8" if declared is None or start else declared
+        name = "encoding_declared" if declared is not None and hint != "encoding_json" else hint
+        message = TEXTS[name].message(
+            lang,
+            offset=offset,
+            byte=f"0x{body[offset]:02X}",
+            line=body.count(b"\n", 0, offset) + 1,
+            charset=label,
+        )
+        raise KpiApiError(
+            RULES["invalid_encoding"].message(lang, charset=label),
+            code="invalid_encoding",
+            errors=[
+                FieldError(location="body", pointer="", code="invalid_encoding", message=message)
+            ],
+        ) from exc
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a number JSON allows")
+# --- JSON ---------------------------------------------------------------------------------------
 
 
-def parse_json(body: bytes, lang: str) -> list[Any]:
-    text = _text(body, lang)
+def _json_error(exc: jsontext.JsonTextError, lang: str) -> KpiApiError:
+    """The problem for a JSON text ``jsontext`` refuses: ``duplicate_member`` or
+    ``invalid_text`` naming the JSON Pointer, else ``malformed_json`` (NaN and Infinity too)."""
+    if exc.rule not in ("duplicate_member", "invalid_text"):
+        return _fail("malformed_json", lang, detail=str(exc)[:200])
+    name = exc.pointer.rsplit("/", 1)[-1].replace("~1", "/").replace("~0", "~")
+    message = RULES[exc.rule].message(lang, name=name, pointer=exc.pointer or '""')
+    return KpiApiError(
+        message,
+        code=exc.rule,
+        errors=[FieldError(location="body", pointer=exc.pointer, code=exc.rule, message=message)],
+    )
+
+
+def parse_json(body: bytes, lang: str, charset: str | None = None) -> list[Any]:
+    """The rows of ``{"measurements": [...]}``, each as JSON has it (nothing converted).
+
+    Raises 400 ``invalid_encoding``, ``malformed_json``, ``duplicate_member`` or
+    ``invalid_text``; 415 ``unsupported_charset`` for a declared charset other than UTF-8.
+    """
+    codec = _codec(charset, JSON_CHARSETS, "application/json", lang)
+    text = _decode(body, codec, charset, lang, hint="encoding_json")
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        raise _fail("malformed_json", lang, detail=str(exc)[:200]) from exc
+        data = jsontext.loads(text)
+    except jsontext.JsonTextError as exc:
+        raise _json_error(exc, lang) from exc
     if not isinstance(data, dict) or not isinstance(data.get("measurements"), list):
         raise _fail("malformed_json", lang, detail='expected {"measurements": [...]}')
     extra = sorted(set(data) - {"measurements"})
@@ -64,53 +169,211 @@ def parse_json(body: bytes, lang: str) -> list[Any]:
     return data["measurements"]
 
 
-def _disaggregation(cell: str) -> dict[str, str] | str:
-    """Parse `age_band=12-17;gender=V`; return the cell itself when it is malformed."""
+# --- CSV ----------------------------------------------------------------------------------------
+
+
+class CsvRow(dict[str, Any]):
+    """A CSV row: column -> its text, or a ``Cell`` for a column whose text is read."""
+
+
+class Cell(str):
+    """A CSV cell of a number, version, boolean or disaggregation column: the text as sent,
+    with what it reads as under the file's dialect (``value``) or why it cannot be read
+    (``problem``, in the request's language). ``validation`` turns it into one or the other."""
+
+    value: Any
+    problem: str | None
+
+    def __new__(cls, text: str, value: Any = None, problem: str | None = None) -> Cell:
+        cell = super().__new__(cls, text)
+        cell.value = value
+        cell.problem = problem
+        return cell
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How a CSV file separates its cells and writes its numbers."""
+
+    delimiter: str
+    number: re.Pattern[str]  #: a whole number cell (digits are ASCII)
+    decimal: str
+    grouping: str | None
+    wrong: str  #: ``TEXTS`` entry for a cell that is no number here
+    other: str  #: ``TEXTS`` entry for a cell that is a number in the other dialect
+
+    def read(self, text: str) -> float:
+        """A cell matching ``number`` as a float (inf when it is too large)."""
+        if self.grouping:
+            text = text.replace(self.grouping, "")
+        return float(text.replace(self.decimal, "."))
+
+
+_EXPONENT = r"(?:[eE][-+]?[0-9]+)?"
+#: `,`-separated: JSON's number syntax (1234.5, -3, 1e6; no grouping, no `+`, no leading 0s).
+COMMA = Dialect(
+    ",",
+    re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?" + _EXPONENT),
+    ".",
+    None,
+    "number_comma",
+    "number_comma_dutch",
+)
+#: `;`-separated: Dutch notation (1234,5 or 1.234,5; a point only between groups of three).
+SEMICOLON = Dialect(
+    ";",
+    re.compile(r"-?(?:0|[1-9][0-9]*|[1-9][0-9]{0,2}(?:\.[0-9]{3})+)(?:,[0-9]+)?" + _EXPONENT),
+    ",",
+    ".",
+    "number_semicolon",
+    "number_semicolon_point",
+)
+DIALECTS = {",": COMMA, ";": SEMICOLON}
+_SEP_LINE = re.compile(r'"?sep=(.)"?(?:\1)*', re.IGNORECASE)
+_FIRST_LINE = re.compile(r"[^\r\n]*")
+_TRUE = frozenset({"true", "t", "yes", "y", "on", "1", "waar", "ja"})
+_FALSE = frozenset({"false", "f", "no", "n", "off", "0", "onwaar", "nee"})
+
+
+def _number(cell: str, dialect: Dialect, lang: str) -> Cell:
+    text = cell.strip(" \t")
+    if dialect.number.fullmatch(text):
+        x = dialect.read(text)
+        if math.isfinite(x):
+            return Cell(cell, x)
+        return Cell(cell, problem=TEXTS["number_too_large"].message(lang, cell=text))
+    other = SEMICOLON if dialect is COMMA else COMMA
+    name = dialect.other if other.number.fullmatch(text) else dialect.wrong
+    suggestion = text.replace(".", ",")  # for a decimal point in a `;` file
+    return Cell(cell, problem=TEXTS[name].message(lang, cell=text, suggestion=suggestion))
+
+
+def _whole(cell: str, dialect: Dialect, lang: str) -> Cell:
+    text = cell.strip(" \t")
+    if text.isascii() and text.isdigit():
+        if len(text) > 100:
+            return Cell(cell, problem=TEXTS["number_too_large"].message(lang, cell=text))
+        return Cell(cell, int(text))
+    return Cell(cell, problem=TEXTS["whole_number"].message(lang, cell=text))
+
+
+def _boolean(cell: str, dialect: Dialect, lang: str) -> Cell:
+    word = cell.strip(" \t").lower()
+    if word in _TRUE or word in _FALSE:
+        return Cell(cell, word in _TRUE)
+    return Cell(cell, problem=TEXTS["boolean"].message(lang, cell=cell.strip(" \t")))
+
+
+def _disaggregation(cell: str, dialect: Dialect, lang: str) -> dict[str, str] | Cell:
+    """Parse `age_band=12-17;gender=V`; a malformed cell comes back with its problem."""
     out: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in cell.split(";"))):
         dimension, sep, code = part.partition("=")
         if not sep or not dimension.strip() or dimension.strip() in out:
-            return cell
+            return Cell(cell, problem=TEXTS["disaggregation"].message(lang))
         out[dimension.strip()] = code.strip()
     return out
 
 
-def parse_csv(body: bytes, lang: str) -> list[Any]:
-    text = _text(body, lang)
-    if "\x00" in text:
-        raise _fail("malformed_csv", lang, detail="NUL byte")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise _fail("malformed_csv", lang, detail="no header row") from None
-    except csv.Error as exc:
-        raise _fail("malformed_csv", lang, detail=str(exc)) from exc
-    unknown = [h for h in header if h not in CSV_COLUMNS]
-    missing = [c for c in REQUIRED_CSV_COLUMNS if c not in header]
-    if unknown or missing or len(set(header)) != len(header):
+#: Columns whose text is read into a value; the others are text.
+_READERS: dict[str, Callable[[str, Dialect, str], Any]] = {
+    "kpi_version": _whole,
+    "disaggregation": _disaggregation,
+    "value": _number,
+    "numerator": _number,
+    "denominator": _number,
+    "mean": _number,
+    "n": _number,
+    "withdraw": _boolean,
+}
+
+
+def _dialect(text: str, lang: str) -> tuple[Dialect, bool]:
+    """The file's dialect, and whether its first line is a ``sep=`` line to skip.
+
+    Raises 400 ``malformed_csv`` for a ``sep=`` line naming another separator, or a header
+    line holding both ``;`` and ``,``.
+    """
+    first = _FIRST_LINE.match(text)
+    line = first.group() if first else ""
+    sep = _SEP_LINE.fullmatch(line)
+    if sep is not None or line.lstrip('"')[:4].lower() == "sep=":
+        if sep is None or sep.group(1) not in DIALECTS:
+            raise _fail(
+                "malformed_csv",
+                lang,
+                detail=f"the first line {line[:40]!r} names a separator this service does not "
+                "read; use sep=; or sep=,",
+            )
+        return DIALECTS[sep.group(1)], True
+    if ";" in line and "," in line:
+        raise _fail(
+            "malformed_csv",
+            lang,
+            detail="the header holds both ; and , so the separator is unclear; separate with "
+            "one of them, or start the file with a line sep=; (or sep=,)",
+        )
+    return (SEMICOLON if ";" in line else COMMA), False
+
+
+def _header(record: list[str], lang: str) -> list[str]:
+    """Column names: trimmed, lower case, empty trailing columns dropped. Raises 400
+    ``malformed_csv`` for an unknown, missing or repeated column."""
+    names = [h.strip().lower() for h in record]
+    while names and names[-1] == "":
+        names.pop()
+    unknown = [h for h in names if h not in CSV_COLUMNS]
+    missing = [c for c in REQUIRED_CSV_COLUMNS if c not in names]
+    repeated = sorted({h for h in names if names.count(h) > 1})
+    if unknown or missing or repeated:
         raise _fail(
             "malformed_csv",
             lang,
             detail=f"header must use columns {', '.join(CSV_COLUMNS)} "
-            f"(unknown: {unknown}, missing: {missing})",
+            f"(unknown: {unknown}, missing: {missing}, repeated: {repeated})",
         )
+    return names
+
+
+def parse_csv(body: bytes, lang: str, charset: str | None = None) -> list[Any]:
+    """The rows of a CSV body as ``CsvRow``s: text cells as sent, the cells of
+    ``_READERS`` columns as ``Cell``s; an empty cell is left out (an absent field).
+
+    Raises 400 ``invalid_encoding`` or ``malformed_csv``; 415 ``unsupported_charset``.
+    """
+    codec = _codec(charset, CSV_CHARSETS, "text/csv", lang)
+    text = _decode(body, codec, charset, lang, hint="encoding_undeclared")
+    if "\x00" in text:
+        raise _fail("malformed_csv", lang, detail="NUL byte")
+    dialect, skip = _dialect(text, lang)
+    stream = io.StringIO(text, newline="")
+    if skip:
+        stream.readline()
+    reader = csv.reader(stream, delimiter=dialect.delimiter, strict=True)
+    try:
+        names = _header(next(reader), lang)
+    except StopIteration:
+        raise _fail("malformed_csv", lang, detail="no header row") from None
+    except csv.Error as exc:
+        raise _fail("malformed_csv", lang, detail=str(exc)) from exc
+    width = len(names)
+    readers = [_READERS.get(name) for name in names]
     rows: list[Any] = []
     try:
         for record in reader:
             if not any(cell.strip() for cell in record):
                 continue  # blank line
-            if len(record) != len(header):
+            if len(record) < width or any(cell.strip() for cell in record[width:]):
                 raise _fail(
                     "malformed_csv",
                     lang,
-                    detail=f"line {reader.line_num} has {len(record)} cells, header {len(header)}",
+                    detail=f"line {reader.line_num + skip} has {len(record)} cells, header {width}",
                 )
-            row: dict[str, Any] = {}
-            for name, cell in zip(header, record, strict=True):
+            row = CsvRow()
+            for name, read, cell in zip(names, readers, record[:width], strict=True):
                 if cell.strip() == "":
                     continue  # an empty cell is an absent field
-                row[name] = _disaggregation(cell) if name == "disaggregation" else cell
+                row[name] = cell if read is None else read(cell, dialect, lang)
             rows.append(row)
     except csv.Error as exc:
         raise _fail("malformed_csv", lang, detail=str(exc)) from exc
@@ -118,9 +381,15 @@ def parse_csv(body: bytes, lang: str) -> list[Any]:
 
 
 def parse_body(body: bytes, content_type: str | None, lang: str) -> list[Any]:
+    """Raw rows of a JSON or CSV body, by its Content-Type (and ``charset``).
+
+    Raises 415 ``unsupported_media_type`` or ``unsupported_charset``, or what ``parse_json`` and
+    ``parse_csv`` raise.
+    """
     kind = media_type(content_type)
+    charset = declared_charset(content_type)
     if kind == "application/json":
-        return parse_json(body, lang)
+        return parse_json(body, lang, charset)
     if kind in ("text/csv", "application/csv"):
-        return parse_csv(body, lang)
+        return parse_csv(body, lang, charset)
     raise _fail("unsupported_media_type", lang, status=415)

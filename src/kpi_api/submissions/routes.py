@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from kpi_api.auth import AnyRoleDep, Principal, PublisherDep, Role, VendorDep, require_roles
+from kpi_api.boundary import LiteralJSONRoute
 from kpi_api.db import SessionDep
 from kpi_api.errors import PROBLEM_MEDIA_TYPE, problem_responses
 from kpi_api.i18n import LangDep
@@ -28,12 +29,18 @@ from kpi_api.submissions.schemas import (
     ValidationRuleRead,
 )
 
-router = APIRouter(prefix="/v1", tags=["submissions"])
+router = APIRouter(prefix="/v1", tags=["submissions"], route_class=LiteralJSONRoute)
 
 CSV_DESCRIPTION = (
-    "CSV with a header row of these columns (any order; kpi, organisation, municipality and "
-    f"period required): {', '.join(CSV_COLUMNS)}. An empty cell is an absent field; "
-    "`disaggregation` is `dimension=code;dimension=code`."
+    "CSV with a header row of these columns (any order, any case; kpi, organisation, "
+    f"municipality and period required): {', '.join(CSV_COLUMNS)}. An empty cell is an absent "
+    "field; empty columns at the end are ignored; `disaggregation` is "
+    "`dimension=code;dimension=code`. The separator is read from the file (a first line "
+    "`sep=;` or `sep=,`, else the header): `,`-separated files write numbers with a decimal "
+    "point and no thousands separator (`1234.5`); `;`-separated files (Excel on a Dutch "
+    "machine) the Dutch way (`1.234,5`). A cell that is no number in its file's notation is a "
+    "row error (`field_invalid`). UTF-8 (a BOM is fine), or the charset declared in "
+    "Content-Type: `windows-1252` or `iso-8859-1`."
 )
 SUBMIT_BODY = {
     "required": True,
@@ -88,7 +95,14 @@ async def submit(
         NoNul,
     ] = None,
 ) -> Response:
-    """Submit a batch of up to 10,000 measurements as JSON or CSV (vendor)."""
+    """Submit a batch of up to 10,000 measurements as JSON or CSV (vendor).
+
+    JSON is taken literally: a member named twice is 400 `duplicate_member`, NUL or a lone
+    surrogate in text 400 `invalid_text` (both naming the JSON Pointer), and a value of the
+    wrong JSON type (`"value": "40"`) a row error. CSV is read in the dialect the file shows
+    (see the request body); an undeclared body that is not UTF-8 is 400 `invalid_encoding`
+    naming the byte, an unknown charset 415 `unsupported_charset`.
+    """
     req = service.Request(
         body=await request.body(),
         content_type=request.headers.get("content-type"),
@@ -150,7 +164,18 @@ def get_raw_submission(
 ) -> Response:
     """The body exactly as it was received, for audit and reprocessing."""
     found = service.get_submission(session, submission_id=submission_id, principal=principal)
+    if found.content_type.startswith("text/") and not _is_utf8(found.raw_body):
+        # A CSV sent as windows-1252: Starlette would label text/* as UTF-8, so leave it out.
+        return Response(found.raw_body, headers={"Content-Type": found.content_type})
     return Response(found.raw_body, media_type=found.content_type)
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 @router.get("/measurements", response_model=MeasurementPage, responses=PAGE)

@@ -1,7 +1,8 @@
 """Every validation rule of a submission, with its stable code and its messages in NL and EN.
 
 Row rules reject one measurement; request rules refuse the whole request. The codes are a
-contract with vendors: never rename one, add new ones.
+contract with vendors: never rename one, add new ones. ``TEXTS`` holds the texts that explain an
+error further (where an encoding breaks, why a CSV cell or JSON value cannot be read).
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ class Rule:
     nl: str
 
     def message(self, lang: str, **params: object) -> str:
-        template = self.nl if lang == "nl" else self.en
-        try:
-            return template.format(**params)
-        except (KeyError, IndexError):
-            return template
+        return _render(self.nl if lang == "nl" else self.en, params)
+
+
+def _render(template: str, params: dict[str, object]) -> str:
+    try:
+        return template.format(**params)
+    except (KeyError, IndexError):
+        return template
 
 
 _RULES = [
@@ -53,8 +57,34 @@ _RULES = [
         "invalid_encoding",
         "request",
         None,
-        "The body is not valid UTF-8.",
-        "De body is geen geldige UTF-8.",
+        "The body is not valid {charset}.",
+        "De body is geen geldige {charset}.",
+    ),
+    Rule(
+        "unsupported_charset",
+        "request",
+        None,
+        "A body of type {media} cannot be read as charset {charset!r}: declare {supported}, or "
+        "save the file as UTF-8.",
+        "Een body van type {media} kan niet worden gelezen als charset {charset!r}: geef "
+        "{supported} op, of sla het bestand op als UTF-8.",
+    ),
+    Rule(
+        "duplicate_member",
+        "request",
+        None,
+        "Member {name!r} appears twice at {pointer}; JSON is taken literally, so send each member "
+        "once.",
+        "Veld {name!r} komt twee keer voor op {pointer}; JSON wordt letterlijk genomen, dus stuur "
+        "elk veld één keer.",
+    ),
+    Rule(
+        "invalid_text",
+        "request",
+        None,
+        "The text at {pointer} holds a NUL character or a lone surrogate, which cannot be stored.",
+        "De tekst op {pointer} bevat een NUL-teken of een losse surrogaat, die niet kan worden "
+        "opgeslagen.",
     ),
     Rule(
         "body_too_large",
@@ -348,3 +378,112 @@ _RULES = [
 ]
 
 RULES: dict[str, Rule] = {r.code: r for r in _RULES}
+
+
+@dataclass(frozen=True)
+class Text:
+    """A message that explains a rule's error further (an ``errors[]`` entry, or the
+    ``detail`` of ``field_invalid``), in NL and EN."""
+
+    en: str
+    nl: str
+
+    def message(self, lang: str, **params: object) -> str:
+        return _render(self.nl if lang == "nl" else self.en, params)
+
+
+#: Explanations, by name: where a body's encoding breaks, and why a CSV cell or a JSON value
+#: cannot be read.
+TEXTS: dict[str, Text] = {
+    "encoding_undeclared": Text(
+        "byte {offset} ({byte}, line {line}) is not UTF-8: save the file as UTF-8 (in Excel: "
+        "CSV UTF-8), or declare the encoding it has, e.g. Content-Type: text/csv; "
+        "charset=windows-1252",
+        "byte {offset} ({byte}, regel {line}) is geen UTF-8: sla het bestand op als UTF-8 (in "
+        "Excel: CSV UTF-8), of geef de codering op die het heeft, bijv. Content-Type: text/csv; "
+        "charset=windows-1252",
+    ),
+    "encoding_declared": Text(
+        "byte {offset} ({byte}, line {line}) is not {charset}: declare the encoding the file "
+        "has, or save it as UTF-8",
+        "byte {offset} ({byte}, regel {line}) is geen {charset}: geef de codering op die het "
+        "bestand heeft, of sla het op als UTF-8",
+    ),
+    "encoding_json": Text(
+        "byte {offset} ({byte}, line {line}) is not UTF-8, and JSON is always UTF-8 (RFC 8259)",
+        "byte {offset} ({byte}, regel {line}) is geen UTF-8, en JSON is altijd UTF-8 (RFC 8259)",
+    ),
+    # CSV cells, read under the file's dialect.
+    "number_semicolon": Text(
+        "{cell!r} is not a number in a ;-separated file, which writes numbers the Dutch way "
+        "(decimal comma, a point between thousands: 1.234,5)",
+        "{cell!r} is geen getal in een bestand met ; als scheidingsteken, dat getallen op zijn "
+        "Nederlands schrijft (decimale komma, een punt tussen duizendtallen: 1.234,5)",
+    ),
+    "number_semicolon_point": Text(
+        "{cell!r} is not a number in a ;-separated file, which writes numbers the Dutch way "
+        "(decimal comma, a point between thousands: 1.234,5): write {suggestion}",
+        "{cell!r} is geen getal in een bestand met ; als scheidingsteken, dat getallen op zijn "
+        "Nederlands schrijft (decimale komma, een punt tussen duizendtallen: 1.234,5): schrijf "
+        "{suggestion}",
+    ),
+    "number_comma": Text(
+        "{cell!r} is not a number in a ,-separated file, which writes numbers with a decimal "
+        "point and no thousands separator (1234.5)",
+        "{cell!r} is geen getal in een bestand met , als scheidingsteken, dat getallen schrijft "
+        "met een decimale punt en zonder scheiding van duizendtallen (1234.5)",
+    ),
+    "number_comma_dutch": Text(
+        "{cell!r} is not a number in a ,-separated file, which writes numbers with a decimal "
+        "point and no thousands separator (1234.5); for numbers written the Dutch way "
+        "(1.234,5), separate the file with ;",
+        "{cell!r} is geen getal in een bestand met , als scheidingsteken, dat getallen schrijft "
+        "met een decimale punt en zonder scheiding van duizendtallen (1234.5); voor getallen op "
+        "zijn Nederlands (1.234,5) scheidt u het bestand met ;",
+    ),
+    "number_too_large": Text(
+        "{cell!r} is too large to be a number",
+        "{cell!r} is te groot voor een getal",
+    ),
+    "whole_number": Text(
+        "{cell!r} is not a whole number written with digits only (such as 2)",
+        "{cell!r} is geen geheel getal van alleen cijfers (zoals 2)",
+    ),
+    "boolean": Text(
+        "{cell!r} is not true or false (also taken: 1/0, yes/no, ja/nee, WAAR/ONWAAR)",
+        "{cell!r} is niet true of false (ook goed: 1/0, yes/no, ja/nee, WAAR/ONWAAR)",
+    ),
+    "disaggregation": Text(
+        "expected dimension=code;dimension=code",
+        "verwacht dimensie=code;dimensie=code",
+    ),
+    # JSON values of the wrong type: never converted.
+    "json_type": Text(
+        "expected {expected}, not {given} (JSON is taken literally)",
+        "verwacht {expected}, niet {given} (JSON wordt letterlijk genomen)",
+    ),
+}
+
+#: Names of JSON types for ``json_type``: what a field takes, and what was sent.
+JSON_TYPES: dict[str, dict[str, str]] = {
+    "en": {
+        "number": "a number",
+        "integer": "a whole number",
+        "decimal": "a decimal number",
+        "boolean": "true or false",
+        "string": "text",
+        "object": "an object",
+        "array": "an array",
+        "null": "null",
+    },
+    "nl": {
+        "number": "een getal",
+        "integer": "een geheel getal",
+        "decimal": "een decimaal getal",
+        "boolean": "true of false",
+        "string": "tekst",
+        "object": "een object",
+        "array": "een lijst",
+        "null": "null",
+    },
+}

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from kpi_api.errors import Problem
 from kpi_api.periods import PeriodCode
@@ -19,19 +18,18 @@ class Mode(enum.StrEnum):
     partial = "partial"
 
 
-def _not_a_boolean(value: Any) -> Any:
-    # JSON true/false are not numbers: never silently 1 or 0.
-    if isinstance(value, bool):
-        raise PydanticCustomError("float_type", "Input should be a number, not true or false")
-    return value
-
-
-#: A number in a measurement: a JSON number (or a numeric string from CSV), never a boolean.
-Number = Annotated[float, BeforeValidator(_not_a_boolean)]
+#: A number in a measurement: a JSON number, never text ("40") or a boolean (true is not 1).
+#: CSV cells are read into numbers by ``parsing`` under the file's dialect first. Strict, so
+#: the check stays in pydantic's core (no Python call per field).
+Number = Annotated[float, Strict()]
 
 
 class MeasurementIn(BaseModel):
-    """One measurement as a vendor sends it (a JSON object, or a CSV row)."""
+    """One measurement as a vendor sends it (a JSON object, or a CSV row read by ``parsing``).
+
+    JSON is taken literally: numbers, booleans and text must have their own JSON type; nothing
+    is converted (``"40"``, ``"true"``, ``1`` for true and ``1.0`` for a version are refused).
+    """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
@@ -39,8 +37,11 @@ class MeasurementIn(BaseModel):
     # field would call into Python eight times a row and slow 10,000-row batches down.
 
     kpi: str = Field(min_length=1, max_length=40, description="KPI code, e.g. IMP-FIN-01.")
-    kpi_version: int | None = Field(
-        default=None, ge=1, description="Version of the KPI; default: the release's version."
+    kpi_version: Annotated[int, Strict()] | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="Version of the KPI; default: the version in force for the period.",
     )
     release: str | None = Field(
         default=None,
@@ -62,7 +63,9 @@ class MeasurementIn(BaseModel):
     n: Number | None = Field(default=None, description="Observations behind `mean`.")
     note: str | None = Field(default=None, max_length=2000, description="Explains the figure.")
     record_id: str | None = Field(default=None, max_length=200, description="Vendor's own id.")
-    withdraw: bool = Field(default=False, description="Withdraw the current measurement.")
+    withdraw: bool = Field(
+        default=False, strict=True, description="Withdraw the current measurement."
+    )
 
 
 class Batch(BaseModel):
@@ -79,6 +82,10 @@ class RowError(BaseModel):
 
 
 class SubmissionReport(BaseModel):
+    """What a batch did, row by row: ``rows = accepted + rejected + not_stored`` and
+    ``accepted = created + corrected + unchanged + withdrawn``. A dry run reports what the same
+    request would do if sent for real now."""
+
     id: str | None = Field(description="The stored submission; null for a dry run.")
     status: str = Field(
         description="accepted, partially_accepted or rejected; for a dry run valid or invalid."
@@ -86,13 +93,24 @@ class SubmissionReport(BaseModel):
     mode: Mode
     dry_run: bool
     received_at: datetime
-    rows: int
-    accepted: int
-    rejected: int
+    rows: int = Field(description="Measurements in the batch.")
+    accepted: int = Field(
+        description="Rows stored (for a dry run: that would be stored), unchanged ones included."
+    )
+    rejected: int = Field(
+        description="Rows that break a rule: each is listed in `errors` (one or more times)."
+    )
+    not_stored: int = Field(
+        description="Valid rows not stored because other rows were rejected (all_or_nothing "
+        "stores a batch whole or not at all); never a row with an error."
+    )
     created: int = Field(description="Accepted rows that started a new measurement.")
     corrected: int = Field(description="Accepted rows that superseded a different value.")
-    unchanged: int = Field(description="Accepted rows equal to the current value (no new version).")
-    withdrawn: int = Field(description="Accepted withdrawals (tombstones).")
+    unchanged: int = Field(
+        description="Accepted rows that change nothing (no new version): the current value "
+        "again, or a withdrawal of a measurement already withdrawn."
+    )
+    withdrawn: int = Field(description="Accepted withdrawals of a current value (tombstones).")
     errors: list[RowError]
 
 

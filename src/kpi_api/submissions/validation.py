@@ -25,7 +25,8 @@ from kpi_api.periods import FINENESS, Period, parse_period
 from kpi_api.reference.service import MunicipalityInfo
 from kpi_api.registry.service import OrganisationInfo
 from kpi_api.strict import has_nul
-from kpi_api.submissions.rules import RULES
+from kpi_api.submissions.parsing import Cell, CsvRow
+from kpi_api.submissions.rules import JSON_TYPES, RULES, TEXTS
 from kpi_api.submissions.schemas import MeasurementIn, RowError
 
 MAX_N = 1_000_000_000  # observations behind one mean; the column is a 32-bit integer
@@ -172,26 +173,78 @@ def _shape(
     return parsed
 
 
+def read_cells(raw: Any) -> tuple[Any, list[tuple[str, str]]]:
+    """A CSV row with each ``Cell`` replaced by what it reads as (a number, a boolean, a
+    disaggregation), and the cells that cannot be read: (column, why). Other rows as they are:
+    a JSON value is never converted."""
+    if not isinstance(raw, CsvRow):
+        return raw, []
+    out: dict[str, Any] = {}
+    bad: list[tuple[str, str]] = []
+    for name, cell in raw.items():
+        if not isinstance(cell, Cell):
+            out[name] = cell
+        elif cell.problem is not None:
+            bad.append((name, cell.problem))
+        else:
+            out[name] = cell.value
+    return out, bad
+
+
+#: Pydantic's type errors, and the JSON type the field takes.
+_TYPE_ERRORS = {
+    "float_type": "number",
+    "int_type": "integer",
+    "bool_type": "boolean",
+    "string_type": "string",
+    "dict_type": "object",
+}
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "decimal"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _detail(err: Any, lang: str) -> str:
+    """Pydantic's message, or for a value of the wrong JSON type what was expected instead."""
+    expected = _TYPE_ERRORS.get(err["type"])
+    if expected is None:
+        return str(err["msg"])
+    given = _json_type(err.get("input"))
+    if expected == "number" and given == "integer":  # a whole number beyond any float
+        shown = str(err["input"])
+        shown = shown if len(shown) <= 24 else f"{shown[:20]}...({len(shown)} digits)"
+        return TEXTS["number_too_large"].message(lang, cell=shown)
+    words = JSON_TYPES[lang if lang in JSON_TYPES else "en"]
+    return TEXTS["json_type"].message(lang, expected=words[expected], given=words[given])
+
+
 def _parse(raw: Any, row: _Row) -> MeasurementIn | None:
+    raw, unreadable = read_cells(raw)
+    for name, why in unreadable:  # CSV cells that are no number (etc.) in the file's dialect
+        row.fail("field_invalid", name, field=name, detail=why)
     if not isinstance(raw, dict):
         row.fail("field_invalid", "", field="measurement", detail="expected an object")
         return None
-    if isinstance(raw.get("disaggregation"), str):  # a malformed CSV cell
-        row.fail(
-            "field_invalid",
-            "disaggregation",
-            field="disaggregation",
-            detail="expected dimension=code;dimension=code",
-        )
-        return None
     try:
-        return MeasurementIn.model_validate(raw)
+        parsed = MeasurementIn.model_validate(raw)
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
             loc = ".".join(str(p) for p in err["loc"]) or "measurement"
             code = _PYDANTIC_CODES.get(err["type"], "field_invalid")
-            row.fail(code, loc.split(".")[0], field=loc, detail=err["msg"])
+            row.fail(code, loc.split(".")[0], field=loc, detail=_detail(err, row.ctx.lang))
         return None
+    return None if unreadable else parsed
 
 
 def _spec(m: MeasurementIn, row: _Row) -> KpiSpec | None:
@@ -454,14 +507,18 @@ def validate_rows(
     """Check every row of a batch against every rule that needs no stored measurements.
 
     The shapes of the whole batch are parsed in one pydantic call (a third of the time of one
-    call per row); only a batch with a malformed row is parsed again row by row, so that each
-    row gets its own errors. ``check_nul=False`` skips looking for NUL in every text field, for
-    a body that cannot hold one (``may_hold_nul``).
+    call per row), CSV cells read first (``read_cells``); only a batch with a malformed row is
+    parsed again row by row, so that each row gets its own errors. ``check_nul=False`` skips
+    looking for NUL in every text field, for a body that cannot hold one (``may_hold_nul``).
     """
+    read = [read_cells(raw) for raw in raw_rows]
     try:
-        parsed: list[MeasurementIn | None] = list(_ROWS.validate_python(raw_rows))
+        parsed: list[MeasurementIn | None] = list(_ROWS.validate_python([r for r, _ in read]))
     except ValidationError:
         parsed = [None] * len(raw_rows)
+    for index, (_, unreadable) in enumerate(read):
+        if unreadable:
+            parsed[index] = None  # parsed again by the row, to report its cells
     valid: list[ValidRow] = []
     errors: list[RowError] = []
     for index, (raw, m) in enumerate(zip(raw_rows, parsed, strict=True)):
