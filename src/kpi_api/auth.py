@@ -8,19 +8,24 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Enum, ForeignKey, String, select
+from sqlalchemy import Enum, ForeignKey, String, or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm.attributes import set_committed_value
 
 from kpi_api.db import Base, SessionDep, UTCDateTime, utcnow
 from kpi_api.errors import Forbidden, NotFound, Unauthorized
 
 KEY_PREFIX = "kpi_"
 _LOOKUP_LEN = 12
+#: A key's last use is written at most this often: one small UPDATE a minute for a busy key,
+#: not one per request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class Role(enum.StrEnum):
@@ -43,6 +48,8 @@ class ApiKey(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: When the key last authenticated a request, to ``LAST_USED_RESOLUTION``; None: never.
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 @dataclass(frozen=True)
@@ -99,7 +106,35 @@ def authenticate(session: Session, raw: str) -> Principal | None:
     expected = key.key_hash if key is not None else hash_key(secrets.token_hex(16))
     if not hmac.compare_digest(expected, hash_key(raw)) or key is None or key.revoked_at:
         return None
+    _note_use(session, key)
     return Principal(key_id=key.id, name=key.name, role=key.role, vendor_id=key.vendor_id)
+
+
+def _note_use(session: Session, key: ApiKey) -> None:
+    """Record that the key is in use, unless that was recorded less than a minute ago.
+
+    Best effort, in the request's transaction (a request that fails records nothing): on
+    PostgreSQL a key another request is recording right now is skipped (``SKIP LOCKED``), and
+    on SQLite a read-only request that cannot take the write lock at once skips it; the next
+    request records it.
+    """
+    now = utcnow()
+    if key.last_used_at is not None and now - key.last_used_at < LAST_USED_RESOLUTION:
+        return
+    stale = or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - LAST_USED_RESOLUTION)
+    due = select(ApiKey.id).where(ApiKey.id == key.id, stale).with_for_update(skip_locked=True)
+    try:
+        with session.begin_nested():
+            done = session.execute(
+                update(ApiKey)
+                .where(ApiKey.id.in_(due))
+                .values(last_used_at=now)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+    except OperationalError:  # SQLite: another connection holds the write lock
+        return
+    if done:
+        set_committed_value(key, "last_used_at", now)
 
 
 _bearer = HTTPBearer(

@@ -247,13 +247,14 @@ def test_a_failed_request_does_not_use_up_its_idempotency_key(
     assert again.headers["Idempotent-Replayed"] == "true" and again.json() == report
 
 
-def test_text_the_database_cannot_store_is_a_row_error(client, world, db, earlier):
-    # PostgreSQL cannot store NUL in text: it must be refused before it reaches the database.
+def test_text_the_database_cannot_store_is_refused_whole(client, world, db, earlier):
+    # PostgreSQL cannot store NUL in text: the body is refused before it reaches the database,
+    # naming where (400 invalid_text, a JSON Pointer).
     batch = [row(value=150), row(period="2025-Q1", value=3, note="a\x00b", record_id="x")]
     response = submit(client, world.a, batch)
-    assert response.status_code == 422, response.text
-    error = response.json()["submission"]["errors"][0]
-    assert (error["row"], error["field"], error["code"]) == (2, "note", "field_invalid")
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "invalid_text"
+    assert response.json()["errors"][0]["pointer"] == "/measurements/1/note"
     now = snapshot(db)
     assert now["series"] == earlier["series"] and now["versions"] == earlier["versions"]
 
@@ -305,7 +306,8 @@ def test_a_rejected_batch_stores_none_of_its_valid_rows(client, world, db, earli
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == PROBLEM
     report = response.json()["submission"]
-    assert (report["status"], report["accepted"], report["rejected"]) == ("rejected", 0, 5)
+    assert (report["status"], report["accepted"], report["rejected"]) == ("rejected", 0, 1)
+    assert report["not_stored"] == 4  # the valid rows, held back by row 5
     assert [(e["row"], e["code"]) for e in report["errors"]] == [(5, "period_in_future")]
 
     after = snapshot(db)
@@ -322,7 +324,7 @@ def test_a_rejected_batch_stores_none_of_its_valid_rows(client, world, db, earli
     assert kept.id == report["id"]
     assert kept.vendor_id == world.a.vendor_id
     assert kept.status == "rejected" and kept.mode == "all_or_nothing"
-    assert (kept.rows_total, kept.rows_accepted, kept.rows_rejected) == (5, 0, 5)
+    assert (kept.rows_total, kept.rows_accepted, kept.rows_rejected) == (5, 0, 1)
     assert kept.response_status == 422
     assert kept.raw_body == body
     assert kept.content_type == "application/json"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from kpi_api.auth import AnyRoleDep, Principal, PublisherDep, Role, require_roles
+from kpi_api.boundary import LiteralJSONRoute
 from kpi_api.db import SessionDep
 from kpi_api.errors import problem_responses
 from kpi_api.pagination import CursorQuery, Items, LimitQuery
@@ -15,6 +16,7 @@ from kpi_api.registry.schemas import (
     ORG_CODE_PATTERN,
     ApiKeyCreate,
     ApiKeyCreated,
+    ApiKeyPage,
     ApiKeyRead,
     OrganisationCreate,
     OrganisationPage,
@@ -25,7 +27,7 @@ from kpi_api.registry.schemas import (
 )
 from kpi_api.strict import NoNul
 
-router = APIRouter(prefix="/v1", tags=["registry"])
+router = APIRouter(prefix="/v1", tags=["registry"], route_class=LiteralJSONRoute)
 VendorReaderDep = Annotated[Principal, Depends(require_roles(Role.publisher, Role.vendor))]
 
 OrgPath = Annotated[str, Path(pattern=ORG_CODE_PATTERN)]
@@ -73,6 +75,21 @@ def unauthorise(
 def create_api_key(body: ApiKeyCreate, session: SessionDep, _: PublisherDep) -> ApiKeyCreated:
     """Issue an API key; the secret is in this response only (publisher)."""
     return service.issue_key(session, data=body)
+
+
+@router.get("/api-keys", response_model=ApiKeyPage, responses=PAGE)
+def list_api_keys(
+    session: SessionDep,
+    _: PublisherDep,
+    role: Annotated[Role | None, Query(description="Only keys of this role.")] = None,
+    vendor_id: Annotated[
+        str | None, Query(max_length=36, description="Only the keys of this vendor."), NoNul
+    ] = None,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+) -> ApiKeyPage:
+    """API keys, revoked ones included, oldest first: never a secret nor its hash (publisher)."""
+    return service.list_keys(session, role=role, vendor_id=vendor_id, limit=limit, cursor=cursor)
 
 
 @router.delete("/api-keys/{key_id}", response_model=ApiKeyRead, responses=WRITE)

@@ -67,14 +67,28 @@ class ApiKeyCreate(Strict):
     vendor_id: str | None = Field(default=None, max_length=36)
 
 
-class ApiKeyRead(BaseModel):
-    id: str
+class ApiKeyBase(BaseModel):
+    id: str = Field(description="Identifier of the key (revoke with DELETE /v1/api-keys/{id}).")
     name: str
     role: Role
-    vendor_id: str | None
+    vendor_id: str | None = Field(description="The vendor a vendor key acts for; else null.")
     created_at: datetime
-    revoked_at: datetime | None
+    revoked_at: datetime | None = Field(description="When it was revoked; null while it works.")
 
 
-class ApiKeyCreated(ApiKeyRead):
+class ApiKeyRead(ApiKeyBase):
+    """A key as the publisher sees it: never its secret, nor its hash."""
+
+    last_used_at: datetime | None = Field(
+        description="When it last authenticated a request that succeeded, to within a minute "
+        "(written at most once a minute); null if it has not since this was first recorded."
+    )
+
+
+class ApiKeyPage(BaseModel):
+    items: list[ApiKeyRead]
+    next: str | None
+
+
+class ApiKeyCreated(ApiKeyBase):
     key: str = Field(description="The secret; shown only in this response, stored only hashed.")

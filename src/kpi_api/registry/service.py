@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from kpi_api.auth import ApiKey, Principal, Role, create_key, revoke_key
 from kpi_api.db import insert_once
-from kpi_api.errors import Conflict, FieldError, NotFound, Unprocessable
+from kpi_api.errors import Conflict, FieldError, KpiApiError, NotFound, Unprocessable
 from kpi_api.pagination import decode_cursor, page
 from kpi_api.reference.models import Municipality
 from kpi_api.registry.models import (
@@ -20,8 +20,10 @@ from kpi_api.registry.models import (
     VendorOrganisation,
 )
 from kpi_api.registry.schemas import (
+    ApiKeyBase,
     ApiKeyCreate,
     ApiKeyCreated,
+    ApiKeyPage,
     ApiKeyRead,
     OrganisationCreate,
     OrganisationPage,
@@ -77,8 +79,8 @@ def get_vendor(session: Session, *, vendor_id: str, principal: Principal) -> Ven
     return _vendor_read(session, _vendor(session, vendor_id))
 
 
-def _key_read(key: ApiKey) -> ApiKeyRead:
-    return ApiKeyRead(
+def _key_base(key: ApiKey) -> ApiKeyBase:
+    return ApiKeyBase(
         id=key.id,
         name=key.name,
         role=key.role,
@@ -86,6 +88,10 @@ def _key_read(key: ApiKey) -> ApiKeyRead:
         created_at=key.created_at,
         revoked_at=key.revoked_at,
     )
+
+
+def _key_read(key: ApiKey) -> ApiKeyRead:
+    return ApiKeyRead(**_key_base(key).model_dump(), last_used_at=key.last_used_at)
 
 
 def issue_key(session: Session, *, data: ApiKeyCreate) -> ApiKeyCreated:
@@ -105,11 +111,40 @@ def issue_key(session: Session, *, data: ApiKeyCreate) -> ApiKeyCreated:
             ],
         )
     key, raw = create_key(session, name=data.name, role=data.role, vendor_id=data.vendor_id)
-    return ApiKeyCreated(**_key_read(key).model_dump(), key=raw)
+    return ApiKeyCreated(**_key_base(key).model_dump(), key=raw)
 
 
 def withdraw_key(session: Session, *, key_id: str) -> ApiKeyRead:
     return _key_read(revoke_key(session, key_id=key_id))
+
+
+def list_keys(
+    session: Session,
+    *,
+    role: Role | None,
+    vendor_id: str | None,
+    limit: int,
+    cursor: str | None,
+) -> ApiKeyPage:
+    """Every key, revoked ones included, oldest first; never a secret nor a hash."""
+    stmt = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id).limit(limit + 1)
+    after_id = decode_cursor(cursor, "api-keys", str)
+    if after_id is not None:
+        after = session.get(ApiKey, after_id)
+        if after is None:  # keys are never deleted: a cursor of this list names one
+            raise KpiApiError("The cursor is not one this list gave out.", code="invalid_cursor")
+        stmt = stmt.where(
+            or_(
+                ApiKey.created_at > after.created_at,
+                and_(ApiKey.created_at == after.created_at, ApiKey.id > after.id),
+            )
+        )
+    if role is not None:
+        stmt = stmt.where(ApiKey.role == role)
+    if vendor_id is not None:
+        stmt = stmt.where(ApiKey.vendor_id == vendor_id)
+    rows, next_cursor = page(session.scalars(stmt).all(), limit, "api-keys", lambda k: k.id)
+    return ApiKeyPage(items=[_key_read(k) for k in rows], next=next_cursor)
 
 
 def _check_municipalities(session: Session, codes: list[str]) -> list[str]:

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from sqlalchemy.exc import IntegrityError
@@ -126,13 +126,15 @@ def _authorise(
 def _check_stored(
     session: Session, rows: list[ValidRow], lang: str
 ) -> tuple[list[ValidRow], list[RowError], dict[tuple, repo.Current]]:
-    """Reject withdrawals of nothing; return the stored state of the series the rows touch."""
+    """Reject withdrawals of a measurement that never existed; return the stored state of the
+    series the rows touch. (Withdrawing one already withdrawn is no error: ``_outcome`` calls it
+    unchanged, so a batch sent again is accepted again.)"""
     stored = repo.existing(session, [r.natural_key for r in rows])
     kept, errors = [], []
     rule = RULES["nothing_to_withdraw"]
     for r in rows:
         cur = stored.get(r.natural_key)
-        if r.withdraw and (cur is None or cur.version_id is None or cur.withdrawn):
+        if r.withdraw and (cur is None or cur.version_id is None):
             errors.append(
                 RowError(row=r.row, field="withdraw", code=rule.code, message=rule.message(lang))
             )
@@ -156,6 +158,37 @@ def _series_row(r: ValidRow) -> tuple[Any, ...]:
     )
 
 
+Change = Literal["created", "corrected", "unchanged", "withdrawn"]
+
+
+def _outcome(r: ValidRow, cur: repo.Current | None) -> Change:
+    """What storing a row does to its measurement: created, corrected, unchanged or withdrawn."""
+    if cur is None or cur.version_id is None:
+        return "created"  # never a withdrawal: _check_stored refused those
+    if r.withdraw:
+        return "unchanged" if cur.withdrawn else "withdrawn"
+    if cur.payload == r.payload():
+        return "unchanged"
+    return "created" if cur.withdrawn else "corrected"
+
+
+def _plan(
+    rows: list[ValidRow], stored: dict[tuple, repo.Current]
+) -> tuple[dict[Change, int], list[tuple[ValidRow, repo.Current | None]]]:
+    """Classify every row against the stored measurements; return the counts and the rows that
+    need a new version, with their series' current state. The dry run and the real run both
+    call this, so a dry run reports what the real run would do."""
+    counts: dict[Change, int] = {"created": 0, "corrected": 0, "unchanged": 0, "withdrawn": 0}
+    writes = []
+    for r in rows:
+        cur = stored.get(r.natural_key)
+        outcome = _outcome(r, cur)
+        counts[outcome] += 1
+        if outcome != "unchanged":
+            writes.append((r, cur))
+    return counts, writes
+
+
 def _store(
     session: Session,
     rows: list[ValidRow],
@@ -163,8 +196,7 @@ def _store(
     *,
     submission_id: str,
     vendor_id: str,
-) -> dict[str, int]:
-    counts = {"created": 0, "corrected": 0, "unchanged": 0, "withdrawn": 0}
+) -> dict[Change, int]:
     # Sorted, so concurrent batches take the unique-index locks in one order (no deadlock).
     fresh = sorted((r for r in rows if r.natural_key not in stored), key=lambda r: r.natural_key)
     new_ids: dict[tuple, int] = {}  # series created here (no version yet)
@@ -176,24 +208,14 @@ def _store(
         raced = [r.natural_key for r in fresh if r.natural_key not in new_ids]
         if raced:  # created by a concurrent batch since we looked (SQLite skips those)
             stored = stored | repo.existing(session, raced)
+    counts, writes = _plan(rows, stored)
     now = utcnow()
     versions, superseded = [], []
     changed: set[tuple[str, int]] = set()  # (KPI, year) written
-    for r in rows:
-        cur = stored.get(r.natural_key)
-        if cur is None:  # a new series (never a withdrawal: _check_stored refused those)
+    for r, cur in writes:
+        if cur is None:  # a series created above
             series_id, version = new_ids[r.natural_key], 1
-            counts["created"] += 1
         else:
-            if cur.payload == r.payload():
-                counts["unchanged"] += 1
-                continue
-            if r.withdraw:
-                counts["withdrawn"] += 1
-            elif cur.version_id is None or cur.withdrawn:
-                counts["created"] += 1
-            else:
-                counts["corrected"] += 1
             if cur.version_id is not None:
                 superseded.append(cur.version_id)
             series_id, version = cur.series_id, (cur.version or 0) + 1
@@ -246,7 +268,7 @@ def _replay(existing: Submission, digest: str) -> Outcome:
     if existing.request_sha256 != digest:
         rule = RULES["idempotency_key_reused"]
         raise Conflict(rule.en, code=rule.code)
-    return Outcome(existing.response_status, SubmissionReport(**existing.report), replayed=True)
+    return Outcome(existing.response_status, _stored_report(existing.report), replayed=True)
 
 
 def submit(session: Session, *, principal: Principal, req: Request, max_rows: int) -> Outcome:
@@ -284,7 +306,8 @@ def submit(session: Session, *, principal: Principal, req: Request, max_rows: in
         received_at=utcnow(),
         rows=len(raw_rows),
         accepted=len(valid) if accept else 0,
-        rejected=rejected_rows if accept else len(raw_rows),
+        rejected=rejected_rows,
+        not_stored=0 if accept else len(raw_rows) - rejected_rows,
         created=0,
         corrected=0,
         unchanged=0,
@@ -292,6 +315,10 @@ def submit(session: Session, *, principal: Principal, req: Request, max_rows: in
         errors=errors,
     )
     if req.dry_run:
+        if accept:  # what the real run would store, read from the same stored state
+            counts, _ = _plan(valid, stored)
+            for name, n in counts.items():
+                setattr(report, name, n)
         report.status = "valid" if rejected_rows == 0 else "invalid"
         return Outcome(200 if accept else 422, report)
 
@@ -368,7 +395,19 @@ def get_submission(session: Session, *, submission_id: str, principal: Principal
 def report_of(submission: Submission) -> SubmissionReport:
     if not submission.report:
         raise NotFound("The submission has no report yet.", code="submission_not_found")
-    return SubmissionReport(**submission.report)
+    return _stored_report(submission.report)
+
+
+def _stored_report(report: dict[str, Any]) -> SubmissionReport:
+    """A kept report, in today's terms. Reports kept before ``not_stored`` existed counted every
+    row of a batch rejected whole as rejected; they are recounted from their errors."""
+    if "not_stored" not in report:
+        rejected = len({e["row"] for e in report["errors"]})
+        report = report | {
+            "rejected": rejected,
+            "not_stored": report["rows"] - report["accepted"] - rejected,
+        }
+    return SubmissionReport(**report)
 
 
 def list_measurements(
