@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import json
 
 import pytest
 
+from kpi_api.boundary import Boundary
 from kpi_api.pagination import encode_cursor
 
 
@@ -188,3 +190,80 @@ def test_a_gzip_bomb_is_413_and_other_codings_415(client, world, app):
         415,
         "unsupported_content_encoding",
     )
+
+
+def test_every_member_of_a_gzip_body_is_read_and_trailing_garbage_refused(client, world):
+    header = b"kpi,organisation,municipality,period,value\n"
+    rows = [f"ACT-01,ORG-A,GM0363,2025-0{m},{40 + m}\n".encode() for m in (1, 2, 3)]
+    body = gzip.compress(header + rows[0]) + gzip.compress(rows[1] + rows[2])
+    headers = world.a.headers | {"Content-Type": "text/csv", "Content-Encoding": "gzip"}
+    response = client.post("/v1/submissions", content=body, headers=headers)
+    assert response.status_code == 201, response.text
+    assert (response.json()["rows"], response.json()["accepted"]) == (3, 3)
+    garbage = gzip.compress(header + rows[0]) + b"garbage"
+    problem(
+        client.post("/v1/submissions", content=garbage, headers=headers),
+        400,
+        "invalid_content_encoding",
+    )
+    truncated = gzip.compress(header + rows[0])[:-6]
+    problem(
+        client.post("/v1/submissions", content=truncated, headers=headers),
+        400,
+        "invalid_content_encoding",
+    )
+
+
+@pytest.mark.parametrize(
+    "header", [b"idempotency-key", b"accept-language", b"if-none-match", b"x-request-id"]
+)
+def test_a_header_the_service_reads_must_be_utf8(header):
+    """Sent as raw bytes to the middleware (the test client re-encodes header values)."""
+    answers = []
+
+    async def app(scope, receive, send):  # pragma: no cover - must not be reached
+        raise AssertionError("the request reached the app")
+
+    async def send(message):
+        answers.append(message)
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/v1/kpis",
+        "raw_path": b"/v1/kpis",
+        "query_string": b"",
+        "headers": [(header, b"\xff\xfeK1"), (b"user-agent", b"\xff ok: not read")],
+    }
+    asyncio.run(Boundary(app, max_bytes=1000)(scope, receive, send))
+    assert answers[0]["status"] == 400
+    body = json.loads(answers[1]["body"])
+    assert body["code"] == "invalid_text"
+    assert body["errors"][0]["pointer"] == f"/{header.decode()}"
+
+
+@pytest.mark.parametrize("as_of", ["20260101", "0", "-1", "1.5", "1700000000000"])
+def test_a_number_is_no_moment(client, publisher, as_of):
+    """Pydantic reads numbers as Unix timestamps: 20260101 would be 23 August 1970."""
+    body = problem(
+        client.get(
+            "/v1/aggregates/ACT-01", params={"period": "2024", "as_of": as_of}, headers=publisher
+        ),
+        422,
+        "validation_failed",
+    )
+    assert body["errors"][0]["pointer"] == "/as_of"
+    problem(client.get("/v1/municipalities", params={"valid_on": as_of}), 422, "validation_failed")
+
+
+def test_a_query_is_taken_literally(client, publisher):
+    typo = client.get("/v1/aggregates/ACT-01", params={"period": "2024", "levl": "province"},
+                      headers=publisher)  # fmt: skip
+    body = problem(typo, 422, "unknown_parameter")
+    assert body["errors"][0]["pointer"] == "/levl" and "level" in body["errors"][0]["message"]
+    twice = client.get("/v1/aggregates/ACT-01?period=2025-Q1&period=2024-Q1", headers=publisher)
+    assert problem(twice, 422, "repeated_parameter")["errors"][0]["pointer"] == "/period"
+    assert client.get("/v1/kpis", params={"limit": 5}).status_code == 200

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, get_origin
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 from fastapi import Request, Response
@@ -28,7 +28,7 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kpi_api import jsontext
-from kpi_api.errors import BodyError, FieldError, problem_response
+from kpi_api.errors import BodyError, FieldError, KpiApiError, problem_response
 
 log = logging.getLogger("kpi_api.errors")
 
@@ -45,6 +45,22 @@ def _text_problem(scope: Scope, location: str, name: str, what: str) -> Response
             FieldError(location=location, pointer=pointer, code="invalid_text", message=message)
         ],
     )
+
+
+#: Headers the service reads (the others pass as the server took them).
+READ_HEADERS = frozenset(
+    {
+        b"authorization",
+        b"idempotency-key",
+        b"accept-language",
+        b"x-request-id",
+        b"if-none-match",
+        b"content-type",
+        b"content-encoding",
+        b"accept",
+        b"cache-control",
+    }
+)
 
 
 def _check_text(scope: Scope) -> tuple[str, str, str] | None:
@@ -65,7 +81,13 @@ def _check_text(scope: Scope) -> tuple[str, str, str] | None:
         if "\x00" in name or "\x00" in value:
             return ("query", name.replace("\x00", ""), f"query parameter {name!r}")
     for name, value in scope.get("headers", []):
-        if b"\x00" in value:
+        readable = True
+        if name in READ_HEADERS:
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError:
+                readable = False
+        if b"\x00" in value or not readable:
             return ("header", name.decode("latin-1"), f"header {name.decode('latin-1')!r}")
     return None
 
@@ -131,24 +153,40 @@ class Boundary:
             await response(scope, receive, send)
 
     def _gunzip(self, receive: Receive) -> Receive:
+        """Decompress a gzip body as it streams in: every member of it (RFC 1952 allows
+        several, one after another), at most ``max_bytes`` of output; anything after the last
+        member that is not another member is an error, never dropped."""
         inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
         seen = 0
 
         async def gunzipped() -> Message:
-            nonlocal seen
+            nonlocal inflate, seen
             message = await receive()
             if message["type"] != "http.request":
                 return message
-            room = self.max_bytes - seen + 1
-            data = inflate.decompress(message.get("body", b""), room)
+            pending = message.get("body", b"")
+            out = []
+            while pending:
+                room = self.max_bytes - seen + 1
+                data = inflate.decompress(pending, room)
+                seen += len(data)
+                out.append(data)
+                if seen > self.max_bytes or inflate.unconsumed_tail:
+                    raise _TooLarge
+                pending = inflate.unused_data
+                if inflate.eof and pending:
+                    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)  # the next member
+                elif pending:
+                    break
             if not message.get("more_body", False):
-                data += inflate.flush()
+                tail = inflate.flush()
+                seen += len(tail)
+                out.append(tail)
+                if seen > self.max_bytes:
+                    raise _TooLarge
                 if not inflate.eof:
                     raise zlib.error("truncated gzip stream")
-            seen += len(data)
-            if seen > self.max_bytes or inflate.unconsumed_tail:
-                raise _TooLarge
-            return {**message, "body": data}
+            return {**message, "body": b"".join(out)}
 
         return gunzipped
 
@@ -229,13 +267,55 @@ class LiteralJSONRequest(Request):
         return self._json
 
 
+def _query_names(dependant: Any) -> tuple[frozenset[str], frozenset[str]]:
+    """The query parameters a route and its dependencies take, and those that repeat (lists)."""
+    names: set[str] = set()
+    lists: set[str] = set()
+    stack = [dependant]
+    while stack:
+        found = stack.pop()
+        for param in found.query_params:
+            names.add(param.alias)
+            if get_origin(param.field_info.annotation) in (list, tuple, set) or "list[" in str(
+                param.field_info.annotation
+            ):
+                lists.add(param.alias)
+        stack.extend(found.dependencies)
+    return frozenset(names), frozenset(lists)
+
+
+def _query_problem(code: str, name: str, message: str) -> KpiApiError:
+    return KpiApiError(
+        message,
+        code=code,
+        status=422,
+        errors=[FieldError(location="query", pointer=f"/{name}", code=code, message=message)],
+    )
+
+
 class LiteralJSONRoute(APIRoute):
-    """Every route of the service: its JSON body is read literally."""
+    """Every route of the service: its JSON body is read literally, and its query string too:
+    a parameter it does not take (a typo such as ``levl``) is 422 ``unknown_parameter``, one
+    given twice that takes one value is 422 ``repeated_parameter`` (the last would win)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
+        names, lists = _query_names(self.dependant)
 
         async def handler(request: Request) -> Response:
+            params = request.query_params
+            for name in params:
+                if name not in names:
+                    known = ", ".join(sorted(names)) or "none"
+                    raise _query_problem(
+                        "unknown_parameter",
+                        name,
+                        f"{name!r} is not a parameter of this operation (it takes: {known})",
+                    )
+                if name not in lists and len(params.getlist(name)) > 1:
+                    raise _query_problem(
+                        "repeated_parameter", name, f"{name!r} is given more than once"
+                    )
             return await original(LiteralJSONRequest(request.scope, request.receive))
 
         return handler

@@ -1,14 +1,18 @@
 """JSON taken literally: one reading of a JSON text for every body the service accepts.
 
 ``json.loads`` keeps the last of two members with the same name (``{"value": 40, "value":
-4000}`` is 4000), takes ``NaN`` and ``Infinity``, and lets lone surrogates (``"\\ud800"``) into
-text that no database can store. ``loads`` refuses all three, naming where (a JSON Pointer,
-RFC 6901), so a client learns what it sent instead of the service storing something else.
+4000}`` is 4000), takes ``NaN`` and ``Infinity``, rounds a number to the nearest binary float
+(``39.99999999999999999999`` is 40, ``1e-400`` is 0) and lets lone surrogates (``"\\ud800"``)
+into text that no database can store. ``loads`` refuses all four, naming where (a JSON Pointer,
+RFC 6901), so a client learns what it sent instead of the service storing something else. A
+number with a fraction or exponent is taken when its float is exactly the decimal written
+(up to 15 significant digits always are); integers are exact anyway.
 """
 
 from __future__ import annotations
 
 import json
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 
@@ -45,8 +49,32 @@ def _pairs(pairs: list[tuple[str, Any]]) -> _Members:
     return _Members(pairs)
 
 
+class _NotJson:
+    """NaN or Infinity as read; refused with its pointer once the document is read."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class _Imprecise:
+    """A number a binary float cannot hold as written (``0.99999999999999999999``,
+    ``1e-400``): taking it would store another value than was sent."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
 def _constant(name: str) -> Any:
-    raise JsonTextError(f"{name} is not a number JSON allows", rule="invalid_number")
+    return _NotJson(name)
+
+
+def _float(text: str) -> Any:
+    value = float(text)
+    try:
+        exact = Decimal(text) == Decimal(repr(value))
+    except InvalidOperation:
+        exact = False
+    return value if exact and value not in (float("inf"), float("-inf")) else _Imprecise(text)
 
 
 def _check(value: Any, pointer: str) -> Any:
@@ -72,6 +100,17 @@ def _check(value: Any, pointer: str) -> Any:
         return out
     if isinstance(value, list):
         return [_check(item, f"{pointer}/{i}") for i, item in enumerate(value)]
+    if isinstance(value, _NotJson):
+        raise JsonTextError(
+            f"{value.name} is not a number JSON allows", rule="invalid_number", pointer=pointer
+        )
+    if isinstance(value, _Imprecise):
+        raise JsonTextError(
+            f"the number {value.text[:40]} cannot be taken as written (more than 15 significant "
+            "digits, or beyond the range of a number): send it with fewer digits",
+            rule="invalid_number",
+            pointer=pointer,
+        )
     if isinstance(value, str) and _bad_text(value):
         raise JsonTextError(
             "text holds NUL or a lone surrogate, which cannot be stored",
@@ -84,7 +123,9 @@ def _check(value: Any, pointer: str) -> Any:
 def loads(text: str | bytes) -> Any:
     """Parse JSON literally. Raises ``JsonTextError`` (a ``ValueError``)."""
     try:
-        raw = json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant)
+        raw = json.loads(
+            text, object_pairs_hook=_pairs, parse_constant=_constant, parse_float=_float
+        )
     except JsonTextError:
         raise
     except RecursionError as exc:

@@ -122,10 +122,11 @@ def _document_cross_cutting_problems(schema: dict) -> None:
     """
     for path, item in schema.get("paths", {}).items():
         for operation in item.values():
-            # 400: text the boundary refuses (any request); 413/415: a body too large (also
-            # once decompressed) or in an unsupported Content-Encoding; 503: too busy to serve
-            # it in time (``ConcurrencyLimit``, the database pool), with Retry-After.
-            statuses = [400, 413, 415] if "requestBody" in operation else [400]
+            # 400: text the boundary refuses (any request); 422: a query parameter the
+            # operation does not take, or one given twice (``LiteralJSONRoute``); 413/415: a
+            # body too large (also once decompressed) or in an unsupported Content-Encoding;
+            # 503: too busy to serve it in time (``ConcurrencyLimit``, the database pool).
+            statuses = [400, 413, 415, 422] if "requestBody" in operation else [400, 422]
             if path != "/health":
                 statuses.append(503)
             if operation.get("security"):

@@ -5,10 +5,11 @@ PostgreSQL cannot store NUL in text, so a NUL would otherwise surface as a datab
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, field_validator
 from pydantic_core import PydanticCustomError
 
 
@@ -55,5 +56,19 @@ def _in_utc(value: datetime) -> datetime:
         ) from None
 
 
+_ISO = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ].*)?")
+
+
+def _iso_text(value: Any) -> Any:
+    """Only ISO 8601 text: pydantic would read ``20260101`` or ``0`` as a Unix timestamp."""
+    if not isinstance(value, str | date) or (isinstance(value, str) and not _ISO.fullmatch(value)):
+        raise PydanticCustomError(
+            "iso_8601", "use ISO 8601: 2026-01-01 or 2026-01-01T12:00:00+01:00"
+        )
+    return value
+
+
 #: A moment from a request, as an aware datetime in UTC (422 when it has no UTC equivalent).
-UtcMoment = Annotated[datetime, AfterValidator(_in_utc)]
+UtcMoment = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_in_utc)]
+#: A calendar day from a request, written as ISO 8601 (2026-01-01) and nothing else.
+IsoDate = Annotated[date, BeforeValidator(_iso_text)]

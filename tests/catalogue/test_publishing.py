@@ -193,7 +193,7 @@ def test_deprecation_with_successor(client, publisher):
         (DURATION | {"range": {"min": 0}}, "/range", "range"),
         ({"decimals": 7}, "/decimals", "less_than_equal"),
         ({"decimals": -1}, "/decimals", "greater_than_equal"),
-        ({"decimals": 0.5}, "/decimals", "int_from_float"),
+        ({"decimals": 0.5}, "/decimals", "int_type"),
         ({"count_max": 0}, "/count_max", "greater_than_equal"),
         ({"count_max": 1_000_000_001}, "/count_max", "less_than_equal"),
     ],
@@ -233,18 +233,33 @@ def test_references_must_exist(client, publisher):
     )
 
 
-@pytest.mark.parametrize("number", ["1e400", "-1e400"])
-def test_a_range_bound_must_be_finite(client, publisher, number):
+@pytest.mark.parametrize(
+    ("number", "status", "code"),
+    [
+        ("1e400", 400, "invalid_number"),  # no float holds it: the body is refused
+        ("-1e400", 400, "invalid_number"),
+        ("1e308", 422, "less_than_equal"),  # a float, but beyond the 10^12 a bound may be
+        ("1e13", 422, "less_than_equal"),
+        ('"1000"', 422, "float_type"),  # text is no number
+        ("true", 422, "float_type"),
+    ],
+)
+def test_a_range_bound_is_a_finite_number_within_limits(client, publisher, number, status, code):
     body = json.dumps(new_kpi(range={"min": 0})).replace(
         '{"min": 0}', f'{{"min": 0, "max": {number}}}'
     )
     response = client.post(
         "/v1/kpis", content=body, headers=publisher | {"Content-Type": "application/json"}
     )
+    assert response.status_code == status, response.text
+    assert ("/range/max", code) in {(e["pointer"], e["code"]) for e in response.json()["errors"]}
+
+
+@pytest.mark.parametrize(("field", "value"), [("core", "true"), ("core", 1), ("decimals", "2")])
+def test_catalogue_numbers_and_flags_are_taken_literally(client, publisher, field, value):
+    response = client.post("/v1/kpis", json=new_kpi(**{field: value}), headers=publisher)
     assert response.status_code == 422, response.text
-    assert ("/range/max", "finite_number") in {
-        (e["pointer"], e["code"]) for e in response.json()["errors"]
-    }
+    assert response.json()["errors"][0]["pointer"] == f"/{field}"
 
 
 def test_precision_and_limits_are_stored_read_back_and_diffed(client, publisher, db):

@@ -119,11 +119,17 @@ def test_nul_and_lone_surrogates_refuse_the_body_naming_where(client, world, tex
     assert stored(client, world.a) == []
 
 
-def test_nan_is_still_malformed_json(client, world):
-    body = problem(
-        post_json(client, world.a, '{"measurements": [{"value": NaN}]}'), 400, "malformed_json"
-    )
-    assert "NaN" in body["detail"]
+@pytest.mark.parametrize(
+    "number",
+    ["NaN", "Infinity", "39.99999999999999999999", "1e-400", "12345678.999999999999999999"],
+)
+def test_a_number_not_taken_as_sent_is_refused_naming_where(client, world, number):
+    """NaN and Infinity are not JSON; a number no float holds as written would be stored as
+    another value (40, 0, 12345679)."""
+    text = f'{{"measurements": [{{"kpi": "ACT-02", "value": {number}}}]}}'
+    body = problem(post_json(client, world.a, text), 400, "invalid_number")
+    assert body["errors"][0]["pointer"] == "/measurements/0/value"
+    assert stored(client, world.a) == []
 
 
 # --- no coercion: each JSON type is its own ---------------------------------------------------

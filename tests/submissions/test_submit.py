@@ -302,7 +302,7 @@ def test_validation_rules_are_listed(client):
     ("content", "content_type", "status", "code"),
     [
         (b"{not json", "application/json", 400, "malformed_json"),
-        (b'{"measurements": [{"value": NaN}]}', "application/json", 400, "malformed_json"),
+        (b'{"measurements": [{"value": NaN}]}', "application/json", 400, "invalid_number"),
         (b"[1, 2]", "application/json", 400, "malformed_json"),
         (b'{"measurements": [], "x": 1}', "application/json", 400, "malformed_json"),
         (b'{"measurements": []}', "application/json", 422, "batch_empty"),

@@ -6,11 +6,19 @@ import enum
 from datetime import date, datetime
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from kpi_api.catalogue.models import KpiVersion
-from kpi_api.strict import StrictModel
+from kpi_api.strict import IsoDate, StrictModel
 
 CODE_PATTERN = r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$"
 RELEASE_PATTERN = r"^[0-9]{4}\.[0-9]{2}(\.[0-9]{1,3})?$"
@@ -76,6 +84,8 @@ FIXED_DECIMALS: dict[ValueType, int] = {ValueType.count: 0, ValueType.amount_eur
 MAX_DECIMALS = 6
 #: The largest count one measurement may carry when its version declares none (stored NULL).
 DEFAULT_COUNT_MAX = 10_000_000
+#: The largest size of a range or scale bound (euros, days, points).
+BOUND_LIMIT = 1e12
 #: The highest ``count_max`` a definition may declare (n is stored as a 32-bit integer).
 COUNT_MAX_LIMIT = 1_000_000_000
 
@@ -87,8 +97,10 @@ class Strict(StrictModel):
 class Bounds(Strict):
     model_config = ConfigDict(allow_inf_nan=False)
 
-    min: float | None = None
-    max: float | None = None
+    # A bound is a JSON number (never text or a boolean) of at most 10^12 in size: every value
+    # a measurement may carry then fits the exact sums of figures (see DEFAULT_COUNT_MAX).
+    min: StrictFloat | None = Field(default=None, ge=-BOUND_LIMIT, le=BOUND_LIMIT)
+    max: StrictFloat | None = Field(default=None, ge=-BOUND_LIMIT, le=BOUND_LIMIT)
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -104,7 +116,9 @@ Name = Field(min_length=1, max_length=300)
 class KpiDefinition(Strict):
     """Everything a KPI version states; the validator of submissions enforces it."""
 
-    core: bool = Field(default=False, description="One of the most used KPIs (bold in the model).")
+    core: StrictBool = Field(
+        default=False, description="One of the most used KPIs (bold in the model)."
+    )
     name_nl: str = Name
     name_en: str = Name
     definition_nl: str = Text
@@ -127,7 +141,7 @@ class KpiDefinition(Strict):
     denominator: str | None = Field(default=None, max_length=4000)
     instrument: str | None = Field(default=None, max_length=60)
     work_fields: list[str] = Field(min_length=1, max_length=30)
-    decimals: int | None = Field(
+    decimals: StrictInt | None = Field(
         default=None,
         ge=0,
         le=MAX_DECIMALS,
@@ -136,7 +150,7 @@ class KpiDefinition(Strict):
         "amounts. Counts must have 0, amounts exactly 2. Null: the value type's default "
         "(count 0, amount_eur 2, percentage 1, score 2, duration_days 1).",
     )
-    count_max: int | None = Field(
+    count_max: StrictInt | None = Field(
         default=None,
         ge=1,
         le=COUNT_MAX_LIMIT,
@@ -248,7 +262,7 @@ class KpiDefinition(Strict):
 class KpiDefinitionPatch(Strict):
     """Fields to change; anything left out is taken from the version it starts from."""
 
-    core: bool | None = None
+    core: StrictBool | None = None
     name_nl: str | None = Field(default=None, min_length=1, max_length=300)
     name_en: str | None = Field(default=None, min_length=1, max_length=300)
     definition_nl: str | None = Field(default=None, min_length=1, max_length=4000)
@@ -267,13 +281,13 @@ class KpiDefinitionPatch(Strict):
     denominator: str | None = Field(default=None, max_length=4000)
     instrument: str | None = Field(default=None, max_length=60)
     work_fields: list[str] | None = Field(default=None, min_length=1, max_length=30)
-    decimals: int | None = Field(
+    decimals: StrictInt | None = Field(
         default=None,
         ge=0,
         le=MAX_DECIMALS,
         description="Decimals of the published figure; null: the value type's default.",
     )
-    count_max: int | None = Field(
+    count_max: StrictInt | None = Field(
         default=None,
         ge=1,
         le=COUNT_MAX_LIMIT,
@@ -314,7 +328,7 @@ class Deprecation(BaseModel):
 
 
 class DeprecationCreate(Strict):
-    effective_from: date = Field(
+    effective_from: IsoDate = Field(
         description="First day of the first period the KPI is retired for."
     )
     reason: str = Field(min_length=1, max_length=2000)
@@ -400,7 +414,7 @@ class ComparabilityStatement(Strict):
         description="`minor`: the series goes on; `major`: it breaks from `effective_from`. "
         "A change the field-level diff calls major can never be stated minor."
     )
-    effective_from: date | None = Field(
+    effective_from: IsoDate | None = Field(
         default=None,
         description="Major changes only: 1 January of the first year the new definition "
         "governs; every period from then on follows it.",

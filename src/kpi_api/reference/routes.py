@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -14,6 +13,7 @@ from kpi_api.errors import problem_responses
 from kpi_api.pagination import Items
 from kpi_api.reference import service
 from kpi_api.reference.schemas import MunicipalityRead, ProvinceRead
+from kpi_api.strict import IsoDate
 
 router = APIRouter(prefix="/v1", tags=["reference"], route_class=LiteralJSONRoute)
 READ = {**NOT_MODIFIED, **problem_responses(422)}
@@ -29,7 +29,9 @@ def provinces(request: Request, session: SessionDep) -> Response:
 def municipalities(
     request: Request,
     session: SessionDep,
-    valid_on: Annotated[date | None, Query(description="Only codes valid on this day.")] = None,
+    valid_on: Annotated[
+        IsoDate | None, Query(description="Only codes valid on this day (2026-01-01).")
+    ] = None,
     province: Annotated[str | None, Query(pattern=r"^PV[0-9]{2}$")] = None,
 ) -> Response:
     """CBS municipality codes since 2019 with their validity and successors."""

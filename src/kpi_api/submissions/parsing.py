@@ -28,6 +28,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from kpi_api import jsontext
@@ -136,9 +137,10 @@ def _decode(body: bytes, codec: str, declared: str | None, lang: str, *, hint: s
 
 
 def _json_error(exc: jsontext.JsonTextError, lang: str) -> KpiApiError:
-    """The problem for a JSON text ``jsontext`` refuses: ``duplicate_member`` or
-    ``invalid_text`` naming the JSON Pointer, else ``malformed_json`` (NaN and Infinity too)."""
-    if exc.rule not in ("duplicate_member", "invalid_text"):
+    """The problem for a JSON text ``jsontext`` refuses: ``duplicate_member``,
+    ``invalid_text`` or ``invalid_number`` (NaN, Infinity, a number no float holds as written)
+    naming the JSON Pointer, else ``malformed_json``."""
+    if exc.rule not in ("duplicate_member", "invalid_text", "invalid_number"):
         return _fail("malformed_json", lang, detail=str(exc)[:200])
     name = exc.pointer.rsplit("/", 1)[-1].replace("~1", "/").replace("~0", "~")
     message = RULES[exc.rule].message(lang, name=name, pointer=exc.pointer or '""')
@@ -152,8 +154,9 @@ def _json_error(exc: jsontext.JsonTextError, lang: str) -> KpiApiError:
 def parse_json(body: bytes, lang: str, charset: str | None = None) -> list[Any]:
     """The rows of ``{"measurements": [...]}``, each as JSON has it (nothing converted).
 
-    Raises 400 ``invalid_encoding``, ``malformed_json``, ``duplicate_member`` or
-    ``invalid_text``; 415 ``unsupported_charset`` for a declared charset other than UTF-8.
+    Raises 400 ``invalid_encoding``, ``malformed_json``, ``duplicate_member``,
+    ``invalid_number`` or ``invalid_text``; 415 ``unsupported_charset`` for a declared charset
+    other than UTF-8.
     """
     codec = _codec(charset, JSON_CHARSETS, "application/json", lang)
     text = _decode(body, codec, charset, lang, hint="encoding_json")
@@ -202,11 +205,19 @@ class Dialect:
     wrong: str  #: ``TEXTS`` entry for a cell that is no number here
     other: str  #: ``TEXTS`` entry for a cell that is a number in the other dialect
 
-    def read(self, text: str) -> float:
-        """A cell matching ``number`` as a float (inf when it is too large)."""
+    def read(self, text: str) -> float | int | None:
+        """A cell matching ``number``, exactly: an int when it is whole, a float when one holds
+        it as written (inf when it is too large); None when no float does (``1e-400``, 20
+        significant digits), so nothing else than was written is ever stored."""
         if self.grouping:
             text = text.replace(self.grouping, "")
-        return float(text.replace(self.decimal, "."))
+        text = text.replace(self.decimal, ".")
+        if text.lstrip("-").isdigit():
+            return int(text)
+        x = float(text)
+        if math.isfinite(x) and Decimal(text) != Decimal(repr(x)):
+            return None
+        return x
 
 
 _EXPONENT = r"(?:[eE][-+]?[0-9]+)?"
@@ -239,7 +250,9 @@ def _number(cell: str, dialect: Dialect, lang: str) -> Cell:
     text = cell.strip(" \t")
     if dialect.number.fullmatch(text):
         x = dialect.read(text)
-        if math.isfinite(x):
+        if x is None:
+            return Cell(cell, problem=TEXTS["number_inexact"].message(lang, cell=text))
+        if isinstance(x, int) or math.isfinite(x):
             return Cell(cell, x)
         return Cell(cell, problem=TEXTS["number_too_large"].message(lang, cell=text))
     other = SEMICOLON if dialect is COMMA else COMMA

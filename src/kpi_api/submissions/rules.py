@@ -70,6 +70,16 @@ _RULES = [
         "{supported} op, of sla het bestand op als UTF-8.",
     ),
     Rule(
+        "invalid_number",
+        "request",
+        None,
+        "The number at {pointer} cannot be taken as sent: NaN and Infinity are not JSON, and a "
+        "number must fit in 15 significant digits and the range of a number.",
+        "Het getal op {pointer} kan niet worden genomen zoals verstuurd: NaN en Infinity zijn "
+        "geen JSON, en een getal moet passen in 15 significante cijfers en het bereik van een "
+        "getal.",
+    ),
+    Rule(
         "duplicate_member",
         "request",
         None,
@@ -444,6 +454,12 @@ TEXTS: dict[str, Text] = {
     "number_too_large": Text(
         "{cell!r} is too large to be a number",
         "{cell!r} is te groot voor een getal",
+    ),
+    "number_inexact": Text(
+        "{cell!r} cannot be taken as written (more than 15 significant digits, or too close to "
+        "zero): write it with fewer digits",
+        "{cell!r} kan niet worden genomen zoals geschreven (meer dan 15 significante cijfers, of "
+        "te dicht bij nul): schrijf het met minder cijfers",
     ),
     "whole_number": Text(
         "{cell!r} is not a whole number written with digits only (such as 2)",
