@@ -194,10 +194,8 @@ class Request:
 
     def by_version(self, version: int) -> catalogue.Definition:
         """The definition a version belongs to (its latest version's rules apply)."""
-        for d in self.definitions:
-            if version in d.versions:
-                return d
-        return self.definition_for(self.periods[-1])
+        found = catalogue.definition_of(self.definitions, version)
+        return found if found is not None else self.definition_for(self.periods[-1])
 
     @property
     def target(self) -> str:

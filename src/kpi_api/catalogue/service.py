@@ -1065,6 +1065,11 @@ def governing(defs: Sequence[Definition], day: date) -> Definition:
     return defs[0]
 
 
+def definition_of(defs: Sequence[Definition], version: int | None) -> Definition | None:
+    """The definition a version belongs to, if it is one of ``defs``'."""
+    return next((d for d in defs if version in d.versions), None)
+
+
 def series_breaks(defs: Sequence[Definition]) -> list[SeriesBreak]:
     """The breaks between consecutive definitions, oldest first."""
     return [

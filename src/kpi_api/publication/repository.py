@@ -53,6 +53,16 @@ def kpis_of(session: Session, release_ids: Iterable[str]) -> dict[str, list[Figu
     return out
 
 
+def versions_followed(session: Session, release_ids: Iterable[str], kpi: str) -> dict[str, int]:
+    """Per release, the KPI version (definition) its figures of ``kpi`` follow."""
+    return {
+        release_id: k.kpi_version
+        for release_id, kpis in kpis_of(session, release_ids).items()
+        for k in kpis
+        if k.kpi_code == kpi
+    }
+
+
 def covering(
     session: Session, *, kpi: str, start: date, end: date, before: datetime | None
 ) -> list[FigureRelease]:

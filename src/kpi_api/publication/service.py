@@ -261,20 +261,12 @@ class _Prior:
                 session, kpi=kpi, start=period.start, end=period.end, before=None
             )
         ]
-        self.followed = {
-            release_id: k.kpi_version
-            for release_id, kpis in repo.kpis_of(session, [r for _, r in self.releases]).items()
-            for k in kpis
-            if k.kpi_code == kpi
-        }
+        self.followed = repo.versions_followed(session, [r for _, r in self.releases], kpi)
 
     def _spec_of(self, release_id: str, spec: KpiVersion) -> KpiVersion:
         """The rules an earlier release's table followed (across a break, its own)."""
-        version = self.followed.get(release_id)
-        for d in self.definitions:
-            if version in d.versions:
-                return d.spec
-        return spec
+        found = catalogue.definition_of(self.definitions, self.followed.get(release_id))
+        return found.spec if found is not None else spec
 
     def adjust(self, cells: dict[linked.Key, linked.Cell], spec: KpiVersion) -> Adjustment:
         """Every earlier release of the period joins the equations; each pair of moments
@@ -434,12 +426,7 @@ def released(
     for code, r in chosen.items():
         by_release[r.id].append(code)
     keep = aggregates.wanted(req)
-    followed = {
-        release_id: k.kpi_version
-        for release_id, kpis in repo.kpis_of(session, list(by_release)).items()
-        for k in kpis
-        if k.kpi_code == req.kpi
-    }
+    followed = repo.versions_followed(session, by_release, req.kpi)
     cells = []
     area = params.area
     one_area = (

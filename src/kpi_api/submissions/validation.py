@@ -282,6 +282,13 @@ def _spec(m: MeasurementIn, row: _Row) -> KpiSpec | None:
     return spec
 
 
+def _governing(versions: dict[int, KpiSpec], day: date) -> int | None:
+    """The latest published version whose definition governs periods starting on ``day``."""
+    return max(
+        (v.version for v in versions.values() if v.published and v.governs(day)), default=None
+    )
+
+
 def _in_force(versions: dict[int, KpiSpec], number: int, period_code: str) -> int:
     """The version a row without one is read under: the current release's, unless a series
     break puts the period under another definition; then that definition's latest version."""
@@ -292,8 +299,8 @@ def _in_force(versions: dict[int, KpiSpec], number: int, period_code: str) -> in
     spec = versions.get(number)
     if spec is None or spec.governs(start):
         return number
-    governing = [v.version for v in versions.values() if v.published and v.governs(start)]
-    return max(governing, default=number)
+    governing = _governing(versions, start)
+    return number if governing is None else governing
 
 
 def _period(m: MeasurementIn, spec: KpiSpec, row: _Row) -> Period | None:
@@ -314,11 +321,7 @@ def _period(m: MeasurementIn, spec: KpiSpec, row: _Row) -> Period | None:
     if not m.withdraw and not spec.governs(period.start):
         # A series break puts the period under another definition: name the version to use.
         # (A withdrawal may name the version a measurement was made under, across a break.)
-        versions = row.ctx.specs.get(spec.code, {})
-        use = max(
-            (v.version for v in versions.values() if v.published and v.governs(period.start)),
-            default=None,
-        )
+        use = _governing(row.ctx.specs.get(spec.code, {}), period.start)
         named = "release" if m.release is not None and m.kpi_version is None else None
         if spec.definition_end is not None and period.start >= spec.definition_end:
             row.fail(
