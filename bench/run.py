@@ -39,10 +39,10 @@ from sqlalchemy.pool import NullPool
 
 from bench.dataset import SETTINGS, Row, Setting, organisations, rows
 from kpi_api import migrate
-from kpi_api.aggregates.repository import bump_revisions
 from kpi_api.auth import Role, create_key
 from kpi_api.catalogue.loader import load as load_catalogue
 from kpi_api.db import make_engine
+from kpi_api.freshness import bump_revisions
 from kpi_api.reference.loader import load as load_reference
 from kpi_api.registry import service as registry
 from kpi_api.registry.schemas import OrganisationCreate, VendorCreate

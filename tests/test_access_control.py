@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from kpi_api import auth
 from kpi_api.auth import ApiKey, Role, create_key, hash_key
 from kpi_api.db import Base
-from kpi_api.pagination import encode_cursor
+from kpi_api.web.pagination import encode_cursor
 from tests.catalogue.test_publishing import new_kpi
 from tests.submissions import conftest as registry_fixtures
 from tests.submissions.conftest import row, submit

@@ -18,9 +18,9 @@ from starlette.types import Receive, Scope, Send
 
 from kpi_api.config import Settings
 from kpi_api.db import POOL_SPARE, make_engine
-from kpi_api.limits import ConcurrencyLimit, FairLine
 from kpi_api.main import create_app
-from kpi_api.runtime import THREAD_SPARE
+from kpi_api.web.limits import ConcurrencyLimit, FairLine
+from kpi_api.web.runtime import THREAD_SPARE
 
 A, B = ("key", b"a"), ("key", b"b")
 PROBLEM = "application/problem+json"

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from kpi_api.boundary import Boundary
-from kpi_api.pagination import encode_cursor
+from kpi_api.web.boundary import Boundary
+from kpi_api.web.pagination import encode_cursor
 
 
 def problem(response, status: int, code: str) -> dict:

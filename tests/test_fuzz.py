@@ -32,7 +32,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from kpi_api.auth import Role, create_key
-from kpi_api.ratelimit import RateLimiter
+from kpi_api.web.ratelimit import RateLimiter
 from tests.submissions.conftest import row, submit, world  # noqa: F401 - the registry fixture
 
 OPENAPI = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
-from kpi_api.ratelimit import RateLimiter
+from kpi_api.web.ratelimit import RateLimiter
 from tests.submissions.conftest import row, world  # noqa: F401 - the registry fixture
 
 OPENAPI = json.loads((Path(__file__).resolve().parents[1] / "openapi" / "openapi.json").read_text())

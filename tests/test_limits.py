@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 
 from kpi_api.config import Settings
 from kpi_api.db import get_session
-from kpi_api.limits import BodySizeLimit
 from kpi_api.main import create_app
+from kpi_api.web.limits import BodySizeLimit
 from tests.submissions.conftest import row
 
 

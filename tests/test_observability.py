@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
-from kpi_api.observability import JsonFormatter
-from kpi_api.ratelimit import RateLimiter
+from kpi_api.web.observability import JsonFormatter
+from kpi_api.web.ratelimit import RateLimiter
 
 
 def test_every_response_has_a_request_id(client):
@@ -54,7 +54,7 @@ def test_rate_limit_per_key(client, app, publisher, analyst):
 
 def test_limiter_refills_over_time(monkeypatch):
     clock = [1000.0]
-    monkeypatch.setattr("kpi_api.ratelimit.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("kpi_api.web.ratelimit.time.monotonic", lambda: clock[0])
     limiter = RateLimiter(per_minute=60, burst=1)
     limiter.check("k")
     try:

@@ -195,5 +195,10 @@ def require_roles(*roles: Role):
 
 PublisherDep = Annotated[Principal, Depends(require_roles(Role.publisher))]
 VendorDep = Annotated[Principal, Depends(require_roles(Role.vendor))]
-AnalystDep = Annotated[Principal, Depends(require_roles(Role.analyst, Role.publisher))]
+#: Who may read figures: analysts, the publisher, vendors (their own organisations' live ones).
+FigureReaderDep = Annotated[
+    Principal, Depends(require_roles(Role.analyst, Role.publisher, Role.vendor))
+]
+#: Vendors (acting for their own organisations) and the publisher.
+VendorOrPublisherDep = Annotated[Principal, Depends(require_roles(Role.vendor, Role.publisher))]
 AnyRoleDep = Annotated[Principal, Depends(require_roles(*Role))]

@@ -86,7 +86,7 @@ def cmd_openapi(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from kpi_api.observability import log_config
+    from kpi_api.web.observability import log_config
 
     # One cursor-signing key for the parent's workers, unless the operator set one.
     os.environ.setdefault("KPI_API_SECRET_KEY", secrets.token_urlsafe(32))

@@ -82,8 +82,6 @@ class Settings(BaseSettings):
         "a random key per process (`kpi-api serve` shares one with its workers), so cursors "
         "do not survive a restart.",
     )
-    page_limit_default: int = Field(default=50, ge=1)
-    page_limit_max: int = Field(default=500, ge=1)
 
 
 @lru_cache

@@ -8,23 +8,24 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from kpi_api import __version__, health, pagination
+from kpi_api import __version__
 from kpi_api.aggregates import routes as aggregate_routes
 from kpi_api.aggregates.cache import TableCache
-from kpi_api.boundary import Boundary, InternalErrors
 from kpi_api.catalogue import routes as catalogue_routes
 from kpi_api.config import Settings, get_settings
 from kpi_api.db import make_engine, make_sessionmaker
 from kpi_api.errors import Problem, install_handlers, problem_responses
-from kpi_api.limits import BodySizeLimit, ConcurrencyLimit
-from kpi_api.observability import RequestLog
 from kpi_api.publication import routes as publication_routes
-from kpi_api.ratelimit import RateLimiter
 from kpi_api.reference import routes as reference_routes
 from kpi_api.registry import routes as registry_routes
-from kpi_api.runtime import size_thread_pool, tune_garbage_collector
 from kpi_api.submissions import routes as submission_routes
 from kpi_api.submissions.schemas import Batch, SubmissionRejected
+from kpi_api.web import health, pagination
+from kpi_api.web.boundary import Boundary, InternalErrors
+from kpi_api.web.limits import BodySizeLimit, ConcurrencyLimit
+from kpi_api.web.observability import RequestLog
+from kpi_api.web.ratelimit import RateLimiter
+from kpi_api.web.runtime import size_thread_pool, tune_garbage_collector
 
 DESCRIPTION = """
 The national data backbone of the **Sociaal Werk Nederland KPI model**.

@@ -1,7 +1,6 @@
 """Every table of every domain, so the ORM metadata is complete wherever sessions are used
 (the app imports them through its routes; the CLI and migrations import this module)."""
 
-from kpi_api.aggregates.models import AggregateRevision
 from kpi_api.auth import ApiKey
 from kpi_api.catalogue.models import (
     CodeList,
@@ -16,6 +15,7 @@ from kpi_api.catalogue.models import (
     ReleaseKpi,
     WorkField,
 )
+from kpi_api.freshness import AggregateRevision
 from kpi_api.publication.models import (
     FigureRelease,
     FigureReleaseKpi,

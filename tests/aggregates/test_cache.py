@@ -12,10 +12,10 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from kpi_api.aggregates import repository as repo
+from kpi_api import freshness
 from kpi_api.aggregates import service
 from kpi_api.aggregates.cache import TableCache
-from kpi_api.aggregates.models import AggregateRevision
+from kpi_api.freshness import AggregateRevision
 from kpi_api.reference.loader import load as load_reference
 from tests.aggregates.test_aggregates import get, parties, put  # noqa: F401 - fixture
 from tests.submissions.conftest import row
@@ -170,7 +170,7 @@ def test_loading_changed_reference_data_changes_every_revision(client, parties, 
     db.expire_all()
     same = dict(db.execute(select(AggregateRevision.year, AggregateRevision.revision)).all())
     assert same == before
-    repo.bump_all_revisions(db)
+    freshness.bump_all_revisions(db)
     db.expire_all()
     after = dict(db.execute(select(AggregateRevision.year, AggregateRevision.revision)).all())
     assert after.keys() == before.keys() and all(after[y] != before[y] for y in before)

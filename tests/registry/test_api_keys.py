@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from kpi_api import migrate
 from kpi_api.auth import LAST_USED_RESOLUTION, ApiKey, Role, authenticate, create_key
 from kpi_api.db import make_engine, utcnow
-from kpi_api.pagination import encode_cursor
+from kpi_api.web.pagination import encode_cursor
 from tests.registry.test_registry import assert_problem, bearer, make_vendor
 
 FIELDS = {"id", "name", "role", "vendor_id", "created_at", "revoked_at", "last_used_at"}

@@ -17,9 +17,9 @@ from kpi_api.auth import ApiKey, Role, authenticate, create_key, hash_key
 from kpi_api.config import Settings
 from kpi_api.db import make_engine
 from kpi_api.main import create_app
-from kpi_api.pagination import encode_cursor
 from kpi_api.reference.loader import load as load_reference
 from kpi_api.registry.models import Organisation, Vendor, VendorOrganisation
+from kpi_api.web.pagination import encode_cursor
 
 PROBLEM = "application/problem+json"
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"

@@ -1,18 +1,15 @@
-"""Queries of aggregates: the measurements behind a linked table, notes, and revisions."""
+"""Queries of aggregates: the measurements behind a linked table, and notes."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, text, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from kpi_api.aggregates import linked
-from kpi_api.aggregates.models import AggregateRevision
 from kpi_api.reference.models import Municipality
 from kpi_api.registry.models import VendorOrganisation
 from kpi_api.submissions.models import MeasurementVersion
@@ -205,54 +202,3 @@ def latest_change(
     if as_of is not None:
         stmt = stmt.where(V.c.created_at <= as_of)
     return session.scalar(stmt.where(*_scope(vendor_id)))
-
-
-# --- revisions of the data behind cached figures (see cache.py) ---------------------------------
-
-
-def revisions(session: Session, kpi: str, years: set[int]) -> dict[int, int]:
-    """The current revision of each year of a KPI (a year never written has none)."""
-    stmt = select(AggregateRevision.year, AggregateRevision.revision).where(
-        AggregateRevision.kpi_code == kpi, AggregateRevision.year.in_(sorted(years))
-    )
-    return {year: revision for year, revision in session.execute(stmt)}
-
-
-def bump_revisions(session: Session, changed: set[tuple[str, int]]) -> None:
-    """Give each written (KPI, year) a new revision, in this (the writing) transaction.
-
-    In key order, so that concurrent writers take the row locks in one order (no deadlock);
-    do it last in a transaction, as each row stays locked until the commit.
-    """
-    if not changed:
-        return
-    revision = secrets.randbits(62)
-    keys = sorted(changed)
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            _BUMP_PG,
-            {"k": [k for k, _ in keys], "y": [y for _, y in keys], "r": revision},
-        )
-        return
-    values = [{"kpi_code": k, "year": y, "revision": revision} for k, y in keys]
-    stmt = sqlite_insert(AggregateRevision).values(values)
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["kpi_code", "year"], set_={"revision": stmt.excluded.revision}
-        )
-    )
-
-
-# One small statement, not a compiled multi-row INSERT per batch.
-_BUMP_PG = text(
-    """
-    INSERT INTO aggregate_revision (kpi_code, year, revision)
-    SELECT k, y, :r FROM unnest(CAST(:k AS text[]), CAST(:y AS int[])) AS t(k, y) ORDER BY k, y
-    ON CONFLICT (kpi_code, year) DO UPDATE SET revision = excluded.revision
-    """
-)
-
-
-def bump_all_revisions(session: Session) -> None:
-    """Invalidate every cached figure (reference data, e.g. boundaries, changed)."""
-    session.execute(update(AggregateRevision).values(revision=secrets.randbits(62)))

@@ -6,23 +6,22 @@ import csv
 import io
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from kpi_api.aggregates import service
 from kpi_api.aggregates.schemas import AggregateResponse, Boundaries, Level
-from kpi_api.auth import Principal, Role, require_roles
-from kpi_api.boundary import LiteralJSONRoute
+from kpi_api.auth import FigureReaderDep, Role
 from kpi_api.catalogue.schemas import CODE_PATTERN
 from kpi_api.db import SessionDep
 from kpi_api.errors import FieldError, Unprocessable, problem_responses
 from kpi_api.periods import PERIOD_PATTERN
 from kpi_api.publication import service as publication
 from kpi_api.strict import NoNul, UtcMoment
+from kpi_api.web.boundary import LiteralJSONRoute
 
 router = APIRouter(prefix="/v1", tags=["aggregates"], route_class=LiteralJSONRoute)
 
-ReaderDep = Annotated[Principal, Depends(require_roles(Role.analyst, Role.publisher, Role.vendor))]
 PeriodQuery = Annotated[str | None, Query(pattern=PERIOD_PATTERN)]
 CSV_COLUMNS = (
     "kpi",
@@ -129,7 +128,7 @@ async def aggregate(
     kpi: Annotated[str, Path(max_length=40, pattern=CODE_PATTERN)],
     request: Request,
     session: SessionDep,
-    principal: ReaderDep,
+    principal: FigureReaderDep,
     level: Level = Level.national,
     period: PeriodQuery = None,
     from_: Annotated[str | None, Query(alias="from", pattern=PERIOD_PATTERN)] = None,

@@ -18,6 +18,7 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
+from kpi_api import freshness
 from kpi_api.aggregates import disclosure, linked, maths
 from kpi_api.aggregates import repository as repo
 from kpi_api.aggregates.cache import TableCache
@@ -404,7 +405,7 @@ def _tables(
 ) -> dict[int, Table]:
     vendor_id = principal.vendor_id if principal.role is Role.vendor else None
     keep = cache is not None and vendor_id is None and req.params.as_of is None
-    revisions = repo.revisions(session, req.kpi, set(req.years)) if keep else {}
+    revisions = freshness.revisions(session, req.kpi, set(req.years)) if keep else {}
     out = {}
     for year in req.years:
         d = req.definition_for(next(p for p in req.periods if p.start.year == year))

@@ -7,8 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from kpi_api.auth import OptionalPrincipalDep, Principal, PublisherDep, Role
-from kpi_api.boundary import LiteralJSONRoute
-from kpi_api.caching import NOT_MODIFIED, etag_response
 from kpi_api.catalogue import service
 from kpi_api.catalogue.schemas import (
     CODE_PATTERN,
@@ -31,9 +29,11 @@ from kpi_api.catalogue.schemas import (
 )
 from kpi_api.db import SessionDep
 from kpi_api.errors import problem_responses
-from kpi_api.pagination import CursorQuery, Items, LimitQuery
 from kpi_api.strict import NoNul
 from kpi_api.submissions import service as submissions
+from kpi_api.web.boundary import LiteralJSONRoute
+from kpi_api.web.caching import NOT_MODIFIED, etag_response
+from kpi_api.web.pagination import CursorQuery, Items, LimitQuery
 
 router = APIRouter(prefix="/v1", tags=["catalogue"], route_class=LiteralJSONRoute)
 

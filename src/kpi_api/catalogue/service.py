@@ -55,7 +55,7 @@ from kpi_api.catalogue.schemas import (
 )
 from kpi_api.db import utcnow
 from kpi_api.errors import Conflict, FieldError, NotFound, Unprocessable, validation_errors
-from kpi_api.pagination import decode_cursor, page
+from kpi_api.web.pagination import decode_cursor, page
 
 DRAFT = "draft"
 PUBLISHED = "published"

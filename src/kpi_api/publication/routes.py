@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from kpi_api.aggregates.service import thresholds
-from kpi_api.auth import Principal, Role, require_roles
-from kpi_api.boundary import LiteralJSONRoute
+from kpi_api.auth import FigureReaderDep, PublisherDep
 from kpi_api.catalogue.schemas import CODE_PATTERN
 from kpi_api.db import SessionDep
 from kpi_api.errors import problem_responses
 from kpi_api.periods import PERIOD_PATTERN
 from kpi_api.publication import service
 from kpi_api.publication.schemas import FigureReleaseCreate, FigureReleasePage, FigureReleaseRead
+from kpi_api.web.boundary import LiteralJSONRoute
 
 router = APIRouter(prefix="/v1", tags=["figure releases"], route_class=LiteralJSONRoute)
-
-PublisherDep = Annotated[Principal, Depends(require_roles(Role.publisher))]
-ReaderDep = Annotated[Principal, Depends(require_roles(Role.analyst, Role.publisher, Role.vendor))]
 
 
 @router.post(
@@ -53,7 +50,7 @@ async def create_release(
 )
 def list_releases(
     session: SessionDep,
-    _: ReaderDep,
+    _: FigureReaderDep,
     period: Annotated[str | None, Query(pattern=PERIOD_PATTERN)] = None,
     kpi: Annotated[str | None, Query(max_length=40, pattern=CODE_PATTERN)] = None,
 ) -> FigureReleasePage:
@@ -69,7 +66,7 @@ def list_releases(
 def get_release(
     release_id: Annotated[str, Path(max_length=20, pattern=r"^[0-9A-Za-z-]+$")],
     session: SessionDep,
-    _: ReaderDep,
+    _: FigureReaderDep,
 ) -> FigureReleaseRead:
     """One figure release and the KPIs in it."""
     return service.get(session, release_id)

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kpi_api.aggregates.repository import bump_all_revisions
+from kpi_api.freshness import bump_all_revisions
 from kpi_api.reference.models import Municipality, MunicipalitySuccession, Province
 
 DATA_DIR = Path(__file__).parent / "data"

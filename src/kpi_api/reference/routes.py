@@ -6,14 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from kpi_api.boundary import LiteralJSONRoute
-from kpi_api.caching import NOT_MODIFIED, etag_response
 from kpi_api.db import SessionDep
 from kpi_api.errors import problem_responses
-from kpi_api.pagination import Items
 from kpi_api.reference import service
 from kpi_api.reference.schemas import MunicipalityRead, ProvinceRead
 from kpi_api.strict import IsoDate
+from kpi_api.web.boundary import LiteralJSONRoute
+from kpi_api.web.caching import NOT_MODIFIED, etag_response
+from kpi_api.web.pagination import Items
 
 router = APIRouter(prefix="/v1", tags=["reference"], route_class=LiteralJSONRoute)
 READ = {**NOT_MODIFIED, **problem_responses(422)}

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
-from kpi_api.auth import AnyRoleDep, Principal, PublisherDep, Role, require_roles
-from kpi_api.boundary import LiteralJSONRoute
+from kpi_api.auth import AnyRoleDep, PublisherDep, Role, VendorOrPublisherDep
 from kpi_api.db import SessionDep
 from kpi_api.errors import problem_responses
-from kpi_api.pagination import CursorQuery, Items, LimitQuery
 from kpi_api.registry import service
 from kpi_api.registry.schemas import (
     ORG_CODE_PATTERN,
@@ -26,9 +24,10 @@ from kpi_api.registry.schemas import (
     VendorRead,
 )
 from kpi_api.strict import NoNul
+from kpi_api.web.boundary import LiteralJSONRoute
+from kpi_api.web.pagination import CursorQuery, Items, LimitQuery
 
 router = APIRouter(prefix="/v1", tags=["registry"], route_class=LiteralJSONRoute)
-VendorReaderDep = Annotated[Principal, Depends(require_roles(Role.publisher, Role.vendor))]
 
 OrgPath = Annotated[str, Path(pattern=ORG_CODE_PATTERN)]
 IdPath = Annotated[str, Path(max_length=36), NoNul]
@@ -50,7 +49,9 @@ def list_vendors(session: SessionDep, _: PublisherDep) -> Items[VendorRead]:
 
 
 @router.get("/vendors/{vendor_id}", response_model=VendorRead, responses=READ)
-def get_vendor(vendor_id: IdPath, session: SessionDep, principal: VendorReaderDep) -> VendorRead:
+def get_vendor(
+    vendor_id: IdPath, session: SessionDep, principal: VendorOrPublisherDep
+) -> VendorRead:
     """One vendor (the publisher, or the vendor itself)."""
     return service.get_vendor(session, vendor_id=vendor_id, principal=principal)
 

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 from kpi_api.auth import ApiKey, Principal, Role, create_key, revoke_key
 from kpi_api.db import insert_once
 from kpi_api.errors import Conflict, FieldError, KpiApiError, NotFound, Unprocessable
-from kpi_api.pagination import decode_cursor, page
 from kpi_api.reference.models import Municipality
 from kpi_api.registry.models import (
     Organisation,
@@ -32,6 +31,7 @@ from kpi_api.registry.schemas import (
     VendorCreate,
     VendorRead,
 )
+from kpi_api.web.pagination import decode_cursor, page
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from kpi_api.auth import AnyRoleDep, Principal, PublisherDep, Role, VendorDep, require_roles
-from kpi_api.boundary import LiteralJSONRoute
+from kpi_api.auth import AnyRoleDep, PublisherDep, VendorDep, VendorOrPublisherDep
 from kpi_api.db import SessionDep
 from kpi_api.errors import PROBLEM_MEDIA_TYPE, problem_responses
 from kpi_api.i18n import LangDep
-from kpi_api.pagination import CursorQuery, Items, LimitQuery
 from kpi_api.periods import PERIOD_PATTERN
 from kpi_api.strict import NoNul
 from kpi_api.submissions import service
@@ -28,6 +26,8 @@ from kpi_api.submissions.schemas import (
     SubmissionReport,
     ValidationRuleRead,
 )
+from kpi_api.web.boundary import LiteralJSONRoute
+from kpi_api.web.pagination import CursorQuery, Items, LimitQuery
 
 router = APIRouter(prefix="/v1", tags=["submissions"], route_class=LiteralJSONRoute)
 
@@ -70,7 +70,6 @@ SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
 READ = problem_responses(401, 403, 404, 422)
 SubmissionIdPath = Annotated[str, Path(max_length=36), NoNul]
 PAGE = problem_responses(400, 401, 403, 404, 422)  # 400: a cursor this list did not give out
-ReaderDep = Annotated[Principal, Depends(require_roles(Role.vendor, Role.publisher))]
 
 
 @router.post(
@@ -147,7 +146,7 @@ async def submit(
 
 @router.get("/submissions/{submission_id}", response_model=SubmissionReport, responses=READ)
 def get_submission(
-    submission_id: SubmissionIdPath, session: SessionDep, principal: ReaderDep
+    submission_id: SubmissionIdPath, session: SessionDep, principal: VendorOrPublisherDep
 ) -> SubmissionReport:
     """A submission's status and report (its vendor, or the publisher)."""
     found = service.get_submission(session, submission_id=submission_id, principal=principal)
@@ -160,7 +159,7 @@ def get_submission(
     responses={200: {"content": {"application/json": {}, "text/csv": {}}}, **READ},
 )
 def get_raw_submission(
-    submission_id: SubmissionIdPath, session: SessionDep, principal: ReaderDep
+    submission_id: SubmissionIdPath, session: SessionDep, principal: VendorOrPublisherDep
 ) -> Response:
     """The body exactly as it was received, for audit and reprocessing."""
     found = service.get_submission(session, submission_id=submission_id, principal=principal)
@@ -181,7 +180,7 @@ def _is_utf8(body: bytes) -> bool:
 @router.get("/measurements", response_model=MeasurementPage, responses=PAGE)
 def list_measurements(
     session: SessionDep,
-    principal: ReaderDep,
+    principal: VendorOrPublisherDep,
     organisation: Annotated[str | None, Query(max_length=40), NoNul] = None,
     kpi: Annotated[str | None, Query(max_length=40), NoNul] = None,
     period: Annotated[str | None, Query(pattern=PERIOD_PATTERN)] = None,
@@ -206,7 +205,9 @@ def list_measurements(
     "/measurements/{measurement_id}/history", response_model=MeasurementHistory, responses=READ
 )
 def measurement_history(
-    measurement_id: Annotated[int, Path(ge=1, le=2**62)], session: SessionDep, principal: ReaderDep
+    measurement_id: Annotated[int, Path(ge=1, le=2**62)],
+    session: SessionDep,
+    principal: VendorOrPublisherDep,
 ) -> MeasurementHistory:
     """Every version of a measurement: who sent what, when, and what superseded it."""
     return service.measurement_history(session, series_id=measurement_id, principal=principal)

@@ -13,12 +13,11 @@ import psycopg
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kpi_api.aggregates import repository as aggregates
+from kpi_api import freshness
 from kpi_api.auth import Principal, Role
 from kpi_api.catalogue import service as catalogue
 from kpi_api.db import utcnow
 from kpi_api.errors import Conflict, FieldError, Forbidden, KpiApiError, NotFound
-from kpi_api.pagination import decode_cursor, page
 from kpi_api.periods import parse_period
 from kpi_api.reference import service as reference
 from kpi_api.registry import service as registry
@@ -46,6 +45,7 @@ from kpi_api.submissions.validation import (
     organisation_codes,
     validate_rows,
 )
+from kpi_api.web.pagination import decode_cursor, page
 
 
 @dataclass
@@ -252,7 +252,7 @@ def _store(
     try:
         repo.insert_versions(session, versions)
         # Last: cached aggregate figures of these KPIs and years are now stale.
-        aggregates.bump_revisions(session, changed)
+        freshness.bump_revisions(session, changed)
     except (IntegrityError, psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected) as exc:
         # (COPY on PostgreSQL raises the driver's own errors.)
         raise _concurrent() from exc

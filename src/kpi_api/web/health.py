@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from kpi_api import __version__, migrate
-from kpi_api.boundary import LiteralJSONRoute
+from kpi_api.web.boundary import LiteralJSONRoute
 
 router = APIRouter(tags=["health"], route_class=LiteralJSONRoute)
 
