@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -13,6 +13,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kpi_api.i18n import language
+from kpi_api.messages import Message, MessageError
 
 log = logging.getLogger(__name__)
 
@@ -41,28 +44,47 @@ class Problem(BaseModel):
 
 
 class KpiApiError(Exception):
-    """Base of every error the API reports on purpose."""
+    """Base of every error the API reports on purpose.
+
+    ``detail`` is a :class:`~kpi_api.messages.Message` rendered with ``params`` in the
+    client's language (``Accept-Language``), or a plain English string (kept for text that
+    quotes the client's own input and has no Dutch form yet). The problem ``code`` is the
+    message's code unless ``code`` is given.
+    """
 
     status: int = 400
     code: str = "bad_request"
 
     def __init__(
         self,
-        detail: str,
+        detail: str | Message,
         *,
+        params: Mapping[str, object] | None = None,
         code: str | None = None,
         status: int | None = None,
         errors: list[FieldError] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(detail)
-        self.detail = detail
+        if isinstance(detail, Message):
+            self.texts = detail.texts(**(params or {}))
+            if code is None:
+                code = detail.code
+        else:
+            if params:
+                raise MessageError("params given with a plain-text detail")
+            self.texts = {"en": detail}
+        self.detail = self.texts["en"]
+        super().__init__(self.detail)
         if code is not None:
             self.code = code
         if status is not None:
             self.status = status
         self.errors = errors
         self.headers = headers
+
+    def detail_in(self, lang: str) -> str:
+        """The detail in ``lang`` if it has that language, else in English."""
+        return self.texts.get(lang, self.detail)
 
 
 class BodyError(StarletteHTTPException):
@@ -177,13 +199,17 @@ _STATUS_CODES = {
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(KpiApiError)
     async def _domain(request: Request, exc: KpiApiError) -> JSONResponse:
+        lang = language(request.headers.get("accept-language"))
+        headers = dict(exc.headers or {})
+        if lang in exc.texts:
+            headers["Content-Language"] = lang
         return problem_response(
             status=exc.status,
             code=exc.code,
-            detail=exc.detail,
+            detail=exc.detail_in(lang),
             instance=request.url.path,
             errors=exc.errors,
-            headers=exc.headers,
+            headers=headers or None,
         )
 
     @app.exception_handler(RequestValidationError)
