@@ -19,10 +19,10 @@ import pytest
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
-from kpi_api.aggregates import linked
-from kpi_api.aggregates.maths import RATIO, SUM, WEIGHTED, figure
 from kpi_api.errors import KpiApiError
 from kpi_api.periods import parse_period, periods_within
+from kpi_api.statistics import linked
+from kpi_api.statistics.maths import RATIO, SUM, WEIGHTED, figure
 from kpi_api.submissions.rules import RULES
 from kpi_api.submissions.validation import (
     ValidRow,

@@ -1,4 +1,4 @@
-"""Disclosure control over a linked table (aggregates/disclosure.py), checked independently.
+"""Disclosure control over a linked table (statistics/disclosure.py), checked independently.
 
 The check below is rational Gauss–Jordan elimination (``fractions.Fraction``), written here and
 sharing nothing with the service's modular elimination: with every published cell a constant,
@@ -14,7 +14,7 @@ from fractions import Fraction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kpi_api.aggregates import disclosure, linked
+from kpi_api.statistics import disclosure, linked
 
 PLACES = {
     "GM0001": linked.Place("PV01", "GM0001"),

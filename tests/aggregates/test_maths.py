@@ -1,4 +1,4 @@
-"""Published numbers (aggregates/maths.py) and the roll-up of one unit (aggregates/linked.py)."""
+"""Published numbers (statistics/maths.py) and the roll-up of one unit (statistics/linked.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from fractions import Fraction
 
 import pytest
 
-from kpi_api.aggregates import linked
-from kpi_api.aggregates.maths import RATIO, SUM, WEIGHTED, as_json_number, figure, rounded
+from kpi_api.statistics import linked
+from kpi_api.statistics.maths import RATIO, SUM, WEIGHTED, as_json_number, figure, rounded
 
 
 @pytest.mark.parametrize(

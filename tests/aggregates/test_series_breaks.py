@@ -54,7 +54,8 @@ def test_a_break_splits_the_series_for_vendors_and_analysts(client, vendor, publ
     version = new_major(
         client, publisher, "ACT-01", "2025-01-01", "2099.01", counts="Only adults (18+) count."
     )
-    assert version == 2
+    # ACT-01: version 1 (2026.11), 2 (2027.01, its direction: minor), 3 breaks the series.
+    assert version == 3
 
     # A vendor: rows default to the version in force for their period; the old definition no
     # longer applies from the break, the new one not before it.
@@ -77,19 +78,19 @@ def test_a_break_splits_the_series_for_vendors_and_analysts(client, vendor, publ
     )
     assert stored.status_code == 200, stored.text
     [correction] = stored.json()["items"]
-    assert (correction["value"], correction["kpi_version"]) == (23, 1)
+    assert (correction["value"], correction["kpi_version"]) == (23, 2)
     later = client.get(
         "/v1/measurements",
         params={"kpi": "ACT-01", "organisation": "T-HLM", "period": "2025-Q1"},
         headers=vendor,
     ).json()["items"]
-    assert [x["kpi_version"] for x in later] == [2]
+    assert [x["kpi_version"] for x in later] == [3]
     rejected = client.post(
         "/v1/submissions",
         json={
             "measurements": [
                 m("T-GRO", "GM0014", "2025-Q1", value=40) | {"kpi_version": 1},
-                m("T-GRO", "GM0014", "2024-Q4", value=40) | {"kpi_version": 2},
+                m("T-GRO", "GM0014", "2024-Q4", value=40) | {"kpi_version": 3},
             ]
         },
         headers=vendor | {"Accept-Language": "nl"},
@@ -97,12 +98,12 @@ def test_a_break_splits_the_series_for_vendors_and_analysts(client, vendor, publ
     assert rejected.status_code == 422, rejected.text
     rows = {e["row"]: e for e in rejected.json()["submission"]["errors"]}
     assert rows[1]["code"] == "kpi_version_replaced" and rows[1]["field"] == "kpi_version"
-    assert "versie 2" in rows[1]["message"] and "2025-01-01" in rows[1]["message"]
-    assert "versie 1" in rows[2]["message"]
+    assert "versie 3" in rows[1]["message"] and "2025-01-01" in rows[1]["message"]
+    assert "versie 2" in rows[2]["message"]
     assert "trendbreuk" in rows[1]["message"]
     assert rows[2]["code"] == "kpi_version_not_in_force" and "2025-01-01" in rows[2]["message"]
 
-    # The publisher's live series: 2024 adds version 1, 2025 version 2 only.
+    # The publisher's live series: 2024 adds versions 1 and 2, 2025 version 3 only.
     params = {"from": "2024-Q1", "to": "2025-Q1"}
     live = client.get("/v1/aggregates/ACT-01", params=params, headers=publisher).json()
     national = by_key(live)
@@ -120,17 +121,17 @@ def test_a_break_splits_the_series_for_vendors_and_analysts(client, vendor, publ
         False,
         True,
     ]
-    assert [national[("NL01", q)]["kpi_version"] for q in ("2024-Q4", "2025-Q1")] == [1, 2]
+    assert [national[("NL01", q)]["kpi_version"] for q in ("2024-Q4", "2025-Q1")] == [2, 3]
     assert national[("NL01", "2024-Q4")]["organisations_other_definition"] == 0
     [brk] = live["series_breaks"]
     assert (brk["period"], brk["effective_from"], brk["from_version"], brk["to_version"]) == (
         "2025-Q1",
         "2025-01-01",
-        1,
         2,
+        3,
     )
     assert brk["change_note_nl"] == "Aangescherpt (test)."
-    assert live["kpi_version"] == 2
+    assert live["kpi_version"] == 3
     # Where only the old definition was reported: missing under the new one, and why.
     towns = by_key(
         client.get(
@@ -166,19 +167,20 @@ def test_a_break_splits_the_series_for_vendors_and_analysts(client, vendor, publ
     marked = {
         r["period"]: (r["series_break"], r["kpi_version"]) for r in table if r["area"] == "NL01"
     }
-    assert marked["2025-Q1"] == ("true", "2") and marked["2024-Q4"] == ("false", "1")
+    assert marked["2025-Q1"] == ("true", "3") and marked["2024-Q4"] == ("false", "2")
     assert (
         next(r for r in table if r["period"] == "2025-Q1")["organisations_other_definition"] == "2"
     )
 
-    # Asked for, the figure under the old definition: only what was measured under it.
+    # Asked for (by any of its versions), the figure under the old definition: only what was
+    # measured under it.
     old = client.get(
         "/v1/aggregates/ACT-01", params={"period": "2025-Q1", "definition": 1}, headers=publisher
     ).json()
     cell = by_key(old)[("NL01", "2025-Q1")]
     assert (cell["value"], cell["kpi_version"], cell["organisations_other_definition"]) == (
         61,
-        1,
+        2,
         3,
     )
     assert old["series_breaks"] == [] and not cell["series_break"]
@@ -192,13 +194,13 @@ def test_a_break_splits_the_series_for_vendors_and_analysts(client, vendor, publ
         released = client.post("/v1/figure-releases", json={"period": period}, headers=publisher)
         assert released.status_code == 201, released.text
     kpis = {k["kpi"]: k["kpi_version"] for k in released.json()["kpis"]}
-    assert kpis["ACT-01"] == 2
+    assert kpis["ACT-01"] == 3
     read = client.get("/v1/aggregates/ACT-01", params=params, headers=analyst).json()
     shown = by_key(read)
     assert shown[("NL01", "2025-Q1")]["value"] == 66
     assert shown[("NL01", "2025-Q1")]["series_break"] is True
     assert shown[("NL01", "2025-Q1")]["organisations_other_definition"] == 2
-    assert shown[("NL01", "2024-Q4")]["kpi_version"] == 1
+    assert shown[("NL01", "2024-Q4")]["kpi_version"] == 2
     released_towns = by_key(
         client.get(
             "/v1/aggregates/ACT-01",
@@ -389,8 +391,8 @@ def test_figures_released_before_a_break_keep_the_definition_they_follow(
     new_major(client, publisher, "ACT-01", "2025-01-01", "2099.01", unit="adults")
     body = client.get("/v1/aggregates/ACT-01", params={"period": "2025-Q1"}, headers=analyst).json()
     cell = by_key(body)[("NL01", "2025-Q1")]
-    assert (cell["value"], cell["kpi_version"], cell["series_break"]) == (41, 1, False)
-    assert (body["kpi_version"], body["unit"], body["series_breaks"]) == (1, "persons", [])
+    assert (cell["value"], cell["kpi_version"], cell["series_break"]) == (41, 2, False)
+    assert (body["kpi_version"], body["unit"], body["series_breaks"]) == (2, "persons", [])
 
 
 def test_months_notes_and_withdrawals_under_the_old_definition(

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from kpi_api.aggregates import linked
+from kpi_api.disaggregation import dimension_keys
 from kpi_api.reference.models import Municipality
 from kpi_api.registry.models import VendorOrganisation
+from kpi_api.statistics import linked
 from kpi_api.submissions.models import MeasurementVersion
+from kpi_api.vocabulary import PeriodType
 
 V = MeasurementVersion.__table__
 M = Municipality.__table__
+# Members compared with per row, bound once (see ``kpi_api.vocabulary``).
+_YEAR, _QUARTER = PeriodType.year, PeriodType.quarter
 
 
 def _visible(as_of: datetime | None) -> list[ColumnElement[bool]]:
@@ -39,9 +43,9 @@ def _scope(vendor_id: str | None) -> list[ColumnElement[bool]]:
 
 
 def _period_code(period_type: str, start: date) -> str:
-    if period_type == "year":
+    if period_type == _YEAR:
         return f"{start.year:04d}"
-    if period_type == "quarter":
+    if period_type == _QUARTER:
         return f"{start.year:04d}-Q{(start.month - 1) // 3 + 1}"
     return f"{start.year:04d}-{start.month:02d}"
 
@@ -76,9 +80,12 @@ def measurements(
     as_of: datetime | None = None,
     vendor_id: str | None = None,
     versions: Sequence[int] | None = None,
+    organisation_ids: Collection[str] | None = None,
+    municipalities: Collection[str] | None = None,
 ) -> list[linked.Measurement]:
     """Current (or as-of) measurements of a KPI in a year: totals and one-dimension breakdowns,
-    made under one of ``versions`` (one definition; None: any).
+    made under one of ``versions`` (one definition; None: any), of ``organisation_ids`` in
+    ``municipalities`` (None: every one).
 
     Reads the covering index of current versions (PostgreSQL: index-only); values come back
     exactly as submitted (see ``linked.exact``).
@@ -97,6 +104,10 @@ def measurements(
     ).where(*_in_year(kpi, year, period_types, as_of, vendor_id))
     if versions is not None:
         stmt = stmt.where(V.c.kpi_version.in_(sorted(versions)))
+    if organisation_ids is not None:
+        stmt = stmt.where(V.c.organisation_id.in_(sorted(organisation_ids)))
+    if municipalities is not None:
+        stmt = stmt.where(V.c.municipality_code.in_(sorted(municipalities)))
     vals_of, code = linked.vals_of, _period_code
     return [
         linked.Measurement(org, muni, code(ptype, start), key, vals_of(aggregation, v, a, b, n), kv)
@@ -133,24 +144,6 @@ def other_definition(
         linked.Measurement(org, muni, _period_code(ptype, start), key, one, kv)
         for org, muni, ptype, start, key, kv in session.execute(stmt)
     ]
-
-
-def vendors_of(session: Session) -> dict[str, set[str]]:
-    """The vendors authorised for each organisation."""
-    out: dict[str, set[str]] = {}
-    stmt = select(VendorOrganisation.organisation_id, VendorOrganisation.vendor_id)
-    for org, vendor in session.execute(stmt):
-        out.setdefault(org, set()).add(vendor)
-    return out
-
-
-def dimension_keys(column: ColumnElement[str], dimension: str | None) -> ColumnElement[bool]:
-    """Disaggregation keys of a total (``""``) or of one breakdown (``dimension=code``): in
-    byte order (COLLATE "C", migration 0007) exactly the keys after ``dimension=`` and before
-    ``dimension>``, an index range."""
-    if dimension is None:
-        return column == ""
-    return and_(column > dimension + "=", column < dimension + ">")
 
 
 def notes(
@@ -198,7 +191,10 @@ def notes(
 def latest_change(
     session: Session, *, kpi: str, as_of: datetime | None, vendor_id: str | None
 ) -> datetime | None:
+    """When a measurement version of the KPI was last written (up to ``as_of``; of the vendor's
+    organisations if one), or None."""
     stmt = select(func.max(V.c.created_at)).where(V.c.kpi_code == kpi)
     if as_of is not None:
         stmt = stmt.where(V.c.created_at <= as_of)
-    return session.scalar(stmt.where(*_scope(vendor_id)))
+    latest: datetime | None = session.scalar(stmt.where(*_scope(vendor_id)))
+    return latest

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from kpi_api.aggregates import service
-from kpi_api.aggregates.schemas import AggregateResponse, Boundaries, Level
+from kpi_api.aggregates.schemas import AggregateResponse, Boundaries
 from kpi_api.auth import FigureReaderDep, Role
 from kpi_api.catalogue.schemas import CODE_PATTERN
 from kpi_api.db import SessionDep
@@ -18,6 +18,7 @@ from kpi_api.errors import FieldError, Unprocessable, problem_responses
 from kpi_api.periods import PERIOD_PATTERN
 from kpi_api.publication import service as publication
 from kpi_api.strict import NoNul, UtcMoment
+from kpi_api.vocabulary import Level
 from kpi_api.web.boundary import LiteralJSONRoute
 
 router = APIRouter(prefix="/v1", tags=["aggregates"], route_class=LiteralJSONRoute)
@@ -206,8 +207,7 @@ async def aggregate(
     """
     if release is not None and as_of is not None:
         raise Unprocessable(
-            "Give release or as_of: a release is one moment already.",
-            code="release_or_as_of",
+            service.RELEASE_OR_AS_OF,
             errors=[
                 FieldError(
                     location="query",
@@ -234,9 +234,11 @@ async def aggregate(
     limits = service.thresholds(settings)
     fresh = "no-cache" in request.headers.get("cache-control", "").lower()
 
+    service.check_area(principal, params)
+
     def answer() -> AggregateResponse:
         req = service.prepare(session, kpi=kpi, params=params)
-        if release is not None or principal.role is Role.analyst:
+        if release is not None or principal.role in (Role.analyst, Role.municipality):
             return publication.released(session, req, limits=limits)
         return service.live(
             session,

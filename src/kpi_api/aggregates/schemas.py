@@ -8,11 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-
-class Level(enum.StrEnum):
-    national = "national"
-    province = "province"
-    municipality = "municipality"
+from kpi_api.vocabulary import Level as Level  # re-exported: defined in the core
 
 
 class Boundaries(enum.StrEnum):

@@ -11,42 +11,116 @@ selection from one table with one pattern, so a cell is hidden the same way what
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Literal
 
 from sqlalchemy.orm import Session
 
 from kpi_api import freshness
-from kpi_api.aggregates import disclosure, linked, maths
 from kpi_api.aggregates import repository as repo
 from kpi_api.aggregates.cache import TableCache
 from kpi_api.aggregates.schemas import (
     AggregateCell,
     AggregateResponse,
     Boundaries,
-    Level,
     ReleaseRef,
     SeriesBreakAt,
     Thresholds,
 )
 from kpi_api.auth import Principal, Role
 from kpi_api.catalogue import service as catalogue
-from kpi_api.catalogue.models import KpiVersion
+from kpi_api.catalogue.service import KpiVersion
 from kpi_api.config import Settings
 from kpi_api.db import utcnow
-from kpi_api.errors import FieldError, NotFound, Unprocessable
-from kpi_api.periods import FINENESS, Period, parse_period, periods_within
+from kpi_api.errors import FieldError, Forbidden, NotFound, Unprocessable
+from kpi_api.messages import Message
+from kpi_api.periods import Period, PeriodError, parse_period, periods_within
 from kpi_api.reference import service as reference
 from kpi_api.reference.service import MunicipalityRow
+from kpi_api.registry import service as registry
+from kpi_api.statistics import disclosure, linked, maths
+from kpi_api.vocabulary import Aggregation, Level, PeriodType, TimeAggregation
 
 MAX_PERIODS = 400
 NATIONAL = linked.NATIONAL
 
+# --- messages --------------------------------------------------------------------------------
+
+RELEASE_OR_AS_OF = Message(
+    "release_or_as_of",
+    "Give release or as_of: a release is one moment already.",
+    "Geef release of as_of op, niet beide: een release is al één moment.",
+)
+NO_PUBLISHED_DEFINITION = Message(
+    "kpi_not_found",
+    "KPI {kpi!r} has no published definition.",
+    "KPI {kpi!r} heeft geen gepubliceerde definitie.",
+)
+PERIOD_OR_RANGE = Message(
+    "period_or_range", "Give period, or from and to.", "Geef period op, of from en to."
+)
+PERIOD_MISSING = Message(
+    "period_missing", "Give period, or from and to.", "Geef period op, of from en to."
+)
+PERIOD_RANGE_MIXED = Message(
+    "period_range_mixed",
+    "from and to must be of one period type.",
+    "from en to moeten van hetzelfde periodetype zijn.",
+)
+PERIOD_RANGE_INVERTED = Message(
+    "period_range_inverted", "from must not come after to.", "from mag niet na to liggen."
+)
+PERIOD_RANGE_TOO_LONG = Message(
+    "period_range_too_long",
+    "At most {max_periods} periods at once.",
+    "Ten hoogste {max_periods} perioden tegelijk.",
+)
+DEFINITION_UNKNOWN = Message(
+    "definition_unknown",
+    "{kpi} has no published version {version}.",
+    "{kpi} heeft geen gepubliceerde versie {version}.",
+)
+PERIOD_TYPE_NOT_AVAILABLE = Message(
+    "period_type_not_available",
+    "{kpi} is measured per {types}; there are no figures per {period_type}.",
+    "{kpi} wordt gemeten per {types}; er zijn geen cijfers per {period_type}.",
+)
+DIMENSION_NOT_ALLOWED = Message(
+    "dimension_not_allowed",
+    "{kpi} can be split by {dimensions} in these periods.",
+    "{kpi} kan in deze perioden alleen worden uitgesplitst naar {dimensions}.",
+)
+NO_DIMENSIONS = Message(
+    "dimension_not_allowed",
+    "{kpi} can be split by nothing in these periods.",
+    "{kpi} kan in deze perioden niet worden uitgesplitst.",
+)
+NATIONAL_AREA_ONLY = Message(
+    "area_not_in_level",
+    "A national figure covers NL01 only.",
+    "Een landelijk cijfer gaat alleen over NL01.",
+)
+PROVINCE_CODE_NEEDED = Message(
+    "area_not_in_level",
+    "Use a province code at province level.",
+    "Gebruik op provincieniveau een provinciecode.",
+)
+AREA_UNKNOWN = Message(
+    "area_unknown",
+    "{area!r} is not NL01, a province or a municipality.",
+    "{area!r} is geen NL01, provincie of gemeente.",
+)
+
 
 @dataclass(frozen=True)
 class Params:
+    """What a request for figures asks, as given (checked by ``prepare``): level, one period or a
+    range (``start`` to ``end``), area, breakdown, boundaries, a moment (``as_of``) or a release,
+    and a definition."""
+
     level: Level = Level.national
     period: str | None = None
     start: str | None = None
@@ -69,28 +143,32 @@ def thresholds(settings: Settings) -> disclosure.Thresholds:
     )
 
 
-def _invalid(field_: str, code: str, message: str) -> Unprocessable:
+def _invalid(field_: str, message: Message, **params: object) -> Unprocessable:
+    text = message.render("en", **params)
     return Unprocessable(
         message,
-        code=code,
-        errors=[FieldError(location="query", pointer=f"/{field_}", code=code, message=message)],
+        params=params,
+        errors=[
+            FieldError(location="query", pointer=f"/{field_}", code=message.code, message=text)
+        ],
     )
 
 
 def definitions(
     session: Session, code: str, as_of: datetime | None = None
 ) -> list[catalogue.Definition]:
-    """The definitions of a KPI's series, oldest first, as published by ``as_of`` (404 when
-    nothing is published)."""
+    """The definitions of a KPI's series, oldest first, as published by ``as_of``. Raises NotFound
+    (404 ``kpi_not_found``) when nothing is published."""
     found = catalogue.definitions(session, code, as_of)
     if not found:
-        raise NotFound(f"KPI {code!r} has no published definition.", code="kpi_not_found")
+        raise NotFound(NO_PUBLISHED_DEFINITION, params={"kpi": code})
     return found
 
 
 def definition(session: Session, code: str, period: Period | None = None) -> KpiVersion:
     """The version whose rules apply to a period (to the newest periods by default): the
-    latest version of the definition that governs it."""
+    latest version of the definition that governs it. Raises NotFound (404 ``kpi_not_found``) when
+    nothing is published."""
     defs = definitions(session, code)
     if period is None:
         return defs[-1].spec
@@ -101,45 +179,50 @@ def _periods(p: Params) -> list[Period]:
     try:
         if p.period is not None:
             if p.start is not None or p.end is not None:
-                raise _invalid("period", "period_or_range", "Give period, or from and to.")
+                raise _invalid("period", PERIOD_OR_RANGE)
             return [parse_period(p.period)]
         if p.start is None or p.end is None:
-            raise _invalid("period", "period_missing", "Give period, or from and to.")
+            raise _invalid("period", PERIOD_MISSING)
         first, last = parse_period(p.start), parse_period(p.end)
-    except ValueError as exc:
-        raise _invalid("period", "period_invalid", str(exc)) from exc
+    except PeriodError as exc:
+        raise _invalid("period", exc.message, **exc.params) from exc
     if first.type != last.type:
-        raise _invalid("to", "period_range_mixed", "from and to must be of one period type.")
+        raise _invalid("to", PERIOD_RANGE_MIXED)
     if first.start > last.start:
-        raise _invalid("to", "period_range_inverted", "from must not come after to.")
+        raise _invalid("to", PERIOD_RANGE_INVERTED)
     if (last.start.year - first.start.year) * 12 > MAX_PERIODS * 12:
-        raise _invalid("to", "period_range_too_long", f"At most {MAX_PERIODS} periods at once.")
-    span = Period(first.start, last.end, "year", "")
+        raise _invalid("to", PERIOD_RANGE_TOO_LONG, max_periods=MAX_PERIODS)
+    span = Period(first.start, last.end, PeriodType.year, "")
     out = []
     try:
         for year in range(first.start.year, last.end.year + 1):
             for period in periods_within(parse_period(f"{year:04d}"), first.type):
                 if span.contains(period) and first.start <= period.start:
                     out.append(period)
-    except ValueError as exc:  # e.g. a range that runs past the year 9999
-        raise _invalid("to", "period_invalid", str(exc)) from exc
+    except PeriodError as exc:  # e.g. a range that runs past the year 9999
+        raise _invalid("to", exc.message, **exc.params) from exc
     if len(out) > MAX_PERIODS:
-        raise _invalid("to", "period_range_too_long", f"At most {MAX_PERIODS} periods at once.")
+        raise _invalid("to", PERIOD_RANGE_TOO_LONG, max_periods=MAX_PERIODS)
     return out
 
 
 @dataclass
 class Geo:
+    """The CBS geography as figures need it: names by code (NL01, provinces, municipalities), where
+    each municipality lies, and every municipality of any year."""
+
     names: dict[str, str]
     places: dict[str, linked.Place]
     municipalities: tuple[MunicipalityRow, ...]
 
     def province_of(self, code: str) -> str | None:
+        """The province code of a municipality (None for a code it does not know)."""
         place = self.places.get(code)
         return place.province if place else None
 
     def counts(self, periods: list[Period], boundaries: Boundaries) -> dict[tuple[str, str], int]:
-        """Municipalities per (area, period): those valid during the period, or today's."""
+        """Municipalities per (area, period code), for NL01 and each province: those valid during
+        the period, or today's."""
         out: dict[tuple[str, str], int] = {}
         for period in periods:
             per: dict[str, int] = defaultdict(int)
@@ -158,6 +241,7 @@ class Geo:
 
 
 def geography(session: Session) -> Geo:
+    """The reference geography (CBS) as ``Geo``; NL01 is named "Nederland"."""
     geo = reference.geography(session)
     names = dict(geo.province_names) | {m.code: m.name for m in geo.municipalities}
     names[NATIONAL] = "Nederland"
@@ -184,6 +268,8 @@ class Request:
     chosen: catalogue.Definition | None = None
 
     def definition_for(self, period: Period) -> catalogue.Definition:
+        """The definition a period's figures follow: the one asked for, else the one governing
+        it."""
         if self.chosen is not None:
             return self.chosen
         return catalogue.governing(self.definitions, period.start)
@@ -199,65 +285,62 @@ class Request:
         return found if found is not None else self.definition_for(self.periods[-1])
 
     @property
-    def target(self) -> str:
+    def target(self) -> PeriodType:
+        """The period type of the answer."""
         return self.periods[0].type
 
     @property
     def layer(self) -> str:
-        if self.params.level is Level.municipality:
-            return "current" if self.params.boundaries is Boundaries.current else "municipality"
+        """The layer of the linked table the answer reads: the level, or ``current`` for
+        municipalities on today's boundaries."""
+        if self.params.level is Level.municipality and self.params.boundaries is Boundaries.current:
+            return linked.CURRENT
         return self.params.level.value
 
     @property
     def years(self) -> list[int]:
+        """The calendar years the requested periods lie in, ascending."""
         return sorted({p.start.year for p in self.periods})
 
 
 def prepare(session: Session, *, kpi: str, params: Params) -> Request:
-    """Check a request against the KPI's definitions and the geography (422 otherwise)."""
+    """Check a request against the KPI's definitions and the geography. Raises NotFound (404
+    ``kpi_not_found``) when nothing is published, and Unprocessable (422, naming the query
+    parameter): ``period_or_range``, ``period_missing``, ``period_invalid``, ``period_range_mixed``,
+    ``period_range_inverted``, ``period_range_too_long`` (over 400 periods), ``definition_unknown``,
+    ``period_type_not_available``, ``dimension_not_allowed``, ``area_not_in_level``,
+    ``area_unknown``."""
     defs = definitions(session, kpi, params.as_of)
     periods = _periods(params)
     chosen = None
     if params.definition is not None:
         chosen = next((d for d in defs if params.definition in d.versions), None)
         if chosen is None:
-            raise _invalid(
-                "definition",
-                "definition_unknown",
-                f"{kpi} has no published version {params.definition}.",
-            )
+            raise _invalid("definition", DEFINITION_UNKNOWN, kpi=kpi, version=params.definition)
     req = Request(kpi, defs[-1].spec, params, periods, Geo({}, {}, ()), defs, chosen)
     used = {req.definition_for(p).version: req.definition_for(p).spec for p in periods}
     req.spec = req.definition_for(periods[-1]).spec
     target = periods[0].type
-    types = sorted({t for spec in used.values() for t in spec.period_types}, key=FINENESS.get)
-    if not any(FINENESS[t] >= FINENESS[target] for t in types):
+    types = PeriodType.coarsest_first({t for spec in used.values() for t in spec.period_types})
+    if not any(t.finer_or_equal(target) for t in types):
         raise _invalid(
-            "period",
-            "period_type_not_available",
-            f"{kpi} is measured per {'/'.join(types)}; there are no figures per {target}.",
+            "period", PERIOD_TYPE_NOT_AVAILABLE, kpi=kpi, types="/".join(types), period_type=target
         )
     dims = sorted({d for spec in used.values() for d in spec.dimensions})
     if params.dimension is not None and params.dimension not in dims:
-        raise _invalid(
-            "dimension",
-            "dimension_not_allowed",
-            f"{kpi} can be split by {', '.join(dims) or 'nothing'} in these periods.",
-        )
+        if not dims:
+            raise _invalid("dimension", NO_DIMENSIONS, kpi=kpi)
+        raise _invalid("dimension", DIMENSION_NOT_ALLOWED, kpi=kpi, dimensions=", ".join(dims))
     geo = geography(session)
     area = params.area
     if area is not None and area != NATIONAL:
         if params.level is Level.national:
-            raise _invalid("area", "area_not_in_level", "A national figure covers NL01 only.")
+            raise _invalid("area", NATIONAL_AREA_ONLY)
         if area in geo.places:
             if params.level is Level.province:
-                raise _invalid(
-                    "area", "area_not_in_level", "Use a province code at province level."
-                )
+                raise _invalid("area", PROVINCE_CODE_NEEDED)
         elif not (area.startswith("PV") and area in geo.names):
-            raise _invalid(
-                "area", "area_unknown", f"{area!r} is not NL01, a province or a municipality."
-            )
+            raise _invalid("area", AREA_UNKNOWN, area=area)
     req.geo = geo
     return req
 
@@ -310,7 +393,7 @@ def compute(
     previous release of each cell and the change since, see ``publication``).
     """
     types = linked.targets(spec.period_types)
-    stock = spec.time_aggregation == "last"
+    stock = TimeAggregation(spec.time_aggregation).is_stock
     rows = repo.measurements(
         session,
         kpi=spec.kpi_code,
@@ -324,7 +407,7 @@ def compute(
     other = {}
     if versions is not None:
         # Every period type: another definition may have allowed finer ones (months).
-        every = linked.targets(("month",))
+        every = linked.targets((PeriodType.month,))
         others = repo.other_definition(
             session,
             kpi=spec.kpi_code,
@@ -353,7 +436,7 @@ def compute(
     residuals = linked.residuals(contributions, types=types, stock=stock)
     cells = linked.build([*contributions, *residuals], places)
     relations = linked.relations(cells, places, types=types, stock=stock)
-    vendors_of = {} if vendor_id is not None else repo.vendors_of(session)
+    vendors_of = {} if vendor_id is not None else registry.vendors_of(session)
     disclosure.primary(
         cells,
         aggregation=spec.aggregation,
@@ -484,6 +567,8 @@ class Figure:
 
     @classmethod
     def of(cls, cell: linked.Cell, definition: int, other: tuple[int, int] | None) -> Figure:
+        """What an answer shows of a table cell under ``definition``: its parts unless hidden, and
+        ``other``, the organisations and municipalities under another definition."""
         return cls(
             None if cell.hidden else cell.vals,
             cell.reason if cell.hidden else None,
@@ -508,6 +593,9 @@ def cell_out(
     notes: Mapping[tuple[str, str, str], list[str]] | None,
     release: str | None = None,
 ) -> AggregateCell:
+    """One cell of the response: the figure rounded to the KPI's decimals (a percentage on a 0–100
+    scale, × 100; a mean or amount in the KPI's unit), its numerator and denominator or n, why it is
+    suppressed, coverage (municipalities with data / in the area, a fraction 0–1) and notes."""
     d = req.by_version(cell.definition)
     spec = d.spec
     vals = cell.vals
@@ -523,9 +611,9 @@ def cell_out(
         period=period,
         dimension_code=key.split("=", 1)[1] if key else None,
         value=maths.as_json_number(value),
-        numerator=int(vals[1]) if vals is not None and agg == maths.RATIO else None,
-        denominator=int(vals[2]) if vals is not None and agg == maths.RATIO else None,
-        n=int(vals[4]) if vals is not None and agg == maths.WEIGHTED else None,
+        numerator=int(vals[1]) if vals is not None and agg == Aggregation.ratio_of_sums else None,
+        denominator=int(vals[2]) if vals is not None and agg == Aggregation.ratio_of_sums else None,
+        n=int(vals[4]) if vals is not None and agg == Aggregation.weighted_mean else None,
         suppressed=vals is None and cell.organisations > 0,
         suppression_reason=cell.reason,
         organisations=cell.organisations,
@@ -564,9 +652,12 @@ def _notes(
         vendor_id=vendor_id,
         limit=500,
     ):
-        area = {"national": NATIONAL, "province": province, "municipality": muni}.get(
-            req.layer, current
-        )
+        by_level: dict[str, str] = {
+            Level.national: NATIONAL,
+            Level.province: province,
+            Level.municipality: muni,
+        }
+        area = by_level.get(req.layer, current)
         for period in (p for p in req.periods if p.start <= start <= p.end):
             d = (
                 req.by_version(followed[period.code])
@@ -713,3 +804,117 @@ def live(
             session, kpi=req.kpi, as_of=req.params.as_of, vendor_id=vendor_id
         ),
     )
+
+
+# --- an agreement's parties' own figures --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartyFigure:
+    """The live figure of some organisations in some municipalities for one period: what the
+    parties to an agreement see of their own work, never suppressed and never shown to anyone
+    else. ``units``: the (organisation id, municipality) pairs with data behind it; ``value``
+    rounded to ``decimals`` (a percentage on a 0–100 scale)."""
+
+    period: str
+    value: int | Decimal | None  # None: no data (or no denominator / n)
+    vals: linked.Vals
+    units: frozenset[tuple[str, str]]
+    kpi_versions: tuple[int, ...]
+    definition: int  # the latest version of the definition the figure follows
+    aggregation: str
+    decimals: int
+
+
+def party_figures(
+    session: Session,
+    *,
+    kpi: str,
+    organisation_ids: Collection[str],
+    municipalities: Collection[str],
+    periods: Sequence[Period],
+    breakdown_key: str = "",
+) -> dict[str, PartyFigure]:
+    """Live figures of a KPI per period, of these organisations in these municipalities only,
+    unsuppressed, with the units that reported (coverage); by period code.
+
+    The same roll-up (``linked``) and exact maths (``maths``) as every figure, following the
+    definition that governs each period; ``breakdown_key`` is ``""`` (the total) or
+    ``dimension=code``. For the parties to an agreement, who see their own figures: callers
+    must show them to those parties only (``agreements``). Raises NotFound (404 ``kpi_not_found``)
+    when nothing is published.
+    """
+    defs = definitions(session, kpi)
+    out: dict[str, PartyFigure] = {}
+    groups: dict[tuple[int, int], list[Period]] = defaultdict(list)
+    by_version: dict[int, catalogue.Definition] = {}
+    for period in periods:
+        d = catalogue.governing(defs, period.start)
+        by_version[d.version] = d
+        groups[(period.start.year, d.version)].append(period)
+    for (year, version), wanted_periods in sorted(groups.items()):
+        d = by_version[version]
+        spec = d.spec
+        types = linked.targets(spec.period_types)
+        rows = repo.measurements(
+            session,
+            kpi=kpi,
+            year=year,
+            aggregation=spec.aggregation,
+            period_types=types,
+            versions=d.versions if len(defs) > 1 else None,
+            organisation_ids=organisation_ids,
+            municipalities=municipalities,
+        )
+        rows = [r for r in rows if r.key == breakdown_key]
+        stock = TimeAggregation(spec.time_aggregation).is_stock
+        parts = linked.contributions(rows, year=year, types=types, stock=stock)
+        decimals = catalogue.published_decimals(spec)
+        for period in wanted_periods:
+            mine = [c for c in parts if c.period == period.code]
+            vals: linked.Vals = linked.ZERO
+            for c in mine:
+                vals = linked.add(vals, c.vals)
+            out[period.code] = PartyFigure(
+                period=period.code,
+                value=maths.figure(spec.aggregation, vals, decimals) if mine else None,
+                vals=vals,
+                units=frozenset((c.organisation, c.municipality) for c in mine),
+                kpi_versions=tuple(
+                    sorted({v for c in mine for v in (c.version_min, c.version_max)})
+                ),
+                definition=d.version,
+                aggregation=spec.aggregation,
+                decimals=decimals,
+            )
+    return out
+
+
+AREA_NOT_AUTHORISED = Message(
+    "area_not_authorised",
+    "A municipality key reads the released figures of its own municipalities only: "
+    "level=municipality and area one of {areas}.",
+    "Een gemeentesleutel leest alleen de gepubliceerde cijfers van de eigen gemeenten: "
+    "level=municipality en area een van {areas}.",
+)
+
+
+def check_area(principal: Principal, params: Params) -> None:
+    """A municipality key reads released figures of its own municipalities, one at a time. Raises
+    Forbidden (403 ``area_not_authorised``) for any other area or level."""
+    if principal.role is not Role.municipality:
+        return
+    if params.level is not Level.municipality or params.area not in principal.municipalities:
+        areas = ", ".join(principal.municipalities)
+        raise Forbidden(
+            AREA_NOT_AUTHORISED,
+            params={"areas": areas},
+            errors=[
+                FieldError(
+                    location="query",
+                    pointer="/area",
+                    code=AREA_NOT_AUTHORISED.code,
+                    message=AREA_NOT_AUTHORISED.render("en", areas=areas),
+                )
+            ],
+        )

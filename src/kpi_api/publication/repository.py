@@ -10,29 +10,33 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from kpi_api.aggregates import linked
-from kpi_api.aggregates.repository import dimension_keys
+from kpi_api.disaggregation import dimension_keys
 from kpi_api.publication.models import (
     FigureRelease,
     FigureReleaseKpi,
     ReleasedContribution,
     ReleasedFigure,
 )
+from kpi_api.statistics import linked
 from kpi_api.submissions.models import MeasurementVersion
 
 V = MeasurementVersion.__table__
 
 
 def get(session: Session, release_id: str) -> FigureRelease | None:
+    """The figure release with this id, or None."""
     return session.get(FigureRelease, release_id)
 
 
 def of_period(session: Session, period: str) -> list[FigureRelease]:
+    """The releases of a period, in sequence order."""
     stmt = select(FigureRelease).where(FigureRelease.period == period)
     return list(session.scalars(stmt.order_by(FigureRelease.sequence)))
 
 
 def listing(session: Session, *, period: str | None, kpi: str | None) -> list[FigureRelease]:
+    """Every release, of ``period`` and holding ``kpi`` where given, in the order they were
+    released."""
     stmt = select(FigureRelease)
     if period is not None:
         stmt = stmt.where(FigureRelease.period == period)
@@ -43,6 +47,7 @@ def listing(session: Session, *, period: str | None, kpi: str | None) -> list[Fi
 
 
 def kpis_of(session: Session, release_ids: Iterable[str]) -> dict[str, list[FigureReleaseKpi]]:
+    """The KPIs each release holds (by code), by release id; [] for a release with none."""
     ids = sorted(set(release_ids))
     out: dict[str, list[FigureReleaseKpi]] = {i: [] for i in ids}
     if not ids:
@@ -81,7 +86,7 @@ def covering(
 
 
 def kpis_with_data(session: Session, *, start: date, end: date) -> list[str]:
-    """KPIs with current measurements in a period."""
+    """Codes of the KPIs with current (not withdrawn) measurements within a period, sorted."""
     stmt = (
         select(V.c.kpi_code)
         .where(
@@ -107,6 +112,7 @@ def final_overlapping(session: Session, *, start: date, end: date) -> FigureRele
 
 
 def next_sequence(session: Session, period: str) -> int:
+    """The sequence number the next release of ``period`` gets (1 for the first)."""
     stmt = select(func.max(FigureRelease.sequence)).where(FigureRelease.period == period)
     return (session.scalar(stmt) or 0) + 1
 
@@ -201,6 +207,8 @@ def store(
 
 
 def contributions(session: Session, *, release_id: str, kpi: str) -> list[linked.Contribution]:
+    """A release's stored contributions of a KPI, as the linked table's ``Contribution``s (parts
+    exact again: ``int`` or ``Decimal``)."""
     R = ReleasedContribution
     stmt = select(
         R.organisation_id,
@@ -223,7 +231,8 @@ def contributions(session: Session, *, release_id: str, kpi: str) -> list[linked
 
 
 def verdicts(session: Session, *, release_id: str, kpi: str) -> dict[linked.Key, str | None]:
-    """Each released cell's suppression reason (None: published)."""
+    """Each released cell's suppression reason (None: published), by cell key (layer, area, period,
+    disaggregation key)."""
     F = ReleasedFigure
     stmt = select(F.layer, F.area, F.period, F.disaggregation_key, F.suppressed, F.reason).where(
         F.release_id == release_id, F.kpi_code == kpi
@@ -261,6 +270,8 @@ def figures(
 
 
 def parts(row: Any) -> linked.Vals | None:
+    """A released row's additive parts (value, numerator, denominator, mean × n, n), exact; None
+    when the cell was suppressed or has no figure."""
     if row.suppressed or row.value is None:
         return None
     n = _number

@@ -24,17 +24,16 @@ from functools import partial
 
 from sqlalchemy.orm import Session
 
-from kpi_api.aggregates import disclosure, linked
-from kpi_api.aggregates import repository as aggregates_repo
 from kpi_api.aggregates import service as aggregates
 from kpi_api.aggregates.schemas import AggregateResponse, ReleaseRef
 from kpi_api.aggregates.service import Adjustment
 from kpi_api.auth import Principal
 from kpi_api.catalogue import service as catalogue
-from kpi_api.catalogue.models import KpiVersion
+from kpi_api.catalogue.service import KpiVersion
 from kpi_api.db import utcnow
 from kpi_api.errors import Conflict, FieldError, NotFound, Unprocessable
-from kpi_api.periods import FINENESS, Period, parse_period
+from kpi_api.messages import Message
+from kpi_api.periods import Period, parse_period
 from kpi_api.publication import repository as repo
 from kpi_api.publication.models import FigureRelease, FigureReleaseKpi
 from kpi_api.publication.schemas import (
@@ -43,26 +42,82 @@ from kpi_api.publication.schemas import (
     FigureReleaseRead,
     ReleaseStatus,
 )
+from kpi_api.registry import service as registry
+from kpi_api.statistics import disclosure, linked
 from kpi_api.submissions import service as submissions
+from kpi_api.vocabulary import Level, PeriodType, TimeAggregation
+
+# --- messages --------------------------------------------------------------------------------
+
+FIGURE_RELEASE_NOT_FOUND = Message(
+    "figure_release_not_found",
+    "No figure release {release!r}.",
+    "Er is geen cijferrelease {release!r}.",
+)
+NO_FIGURE_RELEASE_OF_KPI = Message(
+    "figure_release_not_found",
+    "No figure release {release!r} of {kpi}.",
+    "Er is geen cijferrelease {release!r} van {kpi}.",
+)
+PERIOD_FINAL = Message(
+    "period_final",
+    "{final_period} had its final release ({release}); {period} takes no more.",
+    "{final_period} heeft zijn definitieve release al gehad ({release}); voor {period} komt "
+    "geen release meer.",
+)
+NOTHING_IN_PERIOD = Message(
+    "nothing_to_release", "No measurements in {period}.", "Geen metingen in {period}."
+)
+NOTHING_OF_KPI = Message(
+    "nothing_to_release",
+    "No measurements of {kpi} under the definition that governs {period}.",
+    "Geen metingen van {kpi} onder de definitie die voor {period} geldt.",
+)
+NOTHING_UNDER_DEFINITIONS = Message(
+    "nothing_to_release",
+    "No measurements in {period} under the definitions that govern it.",
+    "Geen metingen in {period} onder de definities die daarvoor gelden.",
+)
+PERIOD_TYPE_NOT_AVAILABLE = Message(
+    "period_type_not_available",
+    "{kpi} is measured per {types}; it has no figures per {period_type}.",
+    "{kpi} wordt gemeten per {types}; er zijn geen cijfers per {period_type}.",
+)
+STATUS_BACKWARDS = Message(
+    "status_backwards",
+    "{period} was released before: a next release is revised or final.",
+    "{period} is al eerder vrijgegeven: een volgende release heeft de status revised of final.",
+)
+DEFINITION_LIVE_ONLY = Message(
+    "definition_live_only",
+    "Released figures follow the definition that governs each period; figures under "
+    "another definition are live figures (publisher, vendors).",
+    "Vrijgegeven cijfers volgen de definitie die voor elke periode geldt; cijfers onder een "
+    "andere definitie zijn actuele cijfers (voor de rollen publisher en vendor).",
+)
 
 
-def _invalid(pointer: str, code: str, message: str) -> Unprocessable:
+def _invalid(pointer: str, message: Message, **params: object) -> Unprocessable:
+    text = message.render("en", **params)
     return Unprocessable(
         message,
-        code=code,
-        errors=[FieldError(location="body", pointer=pointer, code=code, message=message)],
+        params=params,
+        errors=[FieldError(location="body", pointer=pointer, code=message.code, message=text)],
     )
 
 
-def _invalid_query(name: str, code: str, message: str) -> Unprocessable:
+def _invalid_query(name: str, message: Message, **params: object) -> Unprocessable:
+    text = message.render("en", **params)
     return Unprocessable(
         message,
-        code=code,
-        errors=[FieldError(location="query", pointer=f"/{name}", code=code, message=message)],
+        params=params,
+        errors=[FieldError(location="query", pointer=f"/{name}", code=message.code, message=text)],
     )
 
 
 def read(release: FigureRelease, kpis: list[FigureReleaseKpi]) -> FigureReleaseRead:
+    """A figure release as the API reads it, with each KPI's version and its numbers of cells and of
+    suppressed cells."""
     return FigureReleaseRead(
         id=release.id,
         period=release.period,
@@ -84,13 +139,16 @@ def read(release: FigureRelease, kpis: list[FigureReleaseKpi]) -> FigureReleaseR
 
 
 def get(session: Session, release_id: str) -> FigureReleaseRead:
+    """One figure release. Raises NotFound (404 ``figure_release_not_found``)."""
     found = repo.get(session, release_id)
     if found is None:
-        raise NotFound(f"No figure release {release_id!r}.", code="figure_release_not_found")
+        raise NotFound(FIGURE_RELEASE_NOT_FOUND, params={"release": release_id})
     return read(found, repo.kpis_of(session, [found.id])[found.id])
 
 
 def listing(session: Session, *, period: str | None, kpi: str | None) -> list[FigureReleaseRead]:
+    """Every figure release, of ``period`` and holding ``kpi`` where given, in the order they were
+    released."""
     found = repo.listing(session, period=period, kpi=kpi)
     kpis = repo.kpis_of(session, [r.id for r in found])
     return [read(r, kpis[r.id]) for r in found]
@@ -103,43 +161,43 @@ def release(
     principal: Principal,
     limits: disclosure.Thresholds,
 ) -> FigureReleaseRead:
-    """Release the figures of a period for some KPIs (all with data, by default).
+    """Release the figures of a period for some KPIs (all with data, by default); a final release
+    also locks the period for writes.
 
-    Raises 422 ``nothing_to_release`` / ``period_type_not_available``, 404 ``kpi_not_found``,
-    409 ``period_final`` (the period had its final release).
+    Raises Conflict (409 ``period_final``: the period, or one overlapping it, had its final
+    release), NotFound (404 ``kpi_not_found``: nothing of a KPI published) and Unprocessable (422
+    ``nothing_to_release``, ``period_type_not_available``, ``status_backwards``: a release after the
+    first is revised or final).
     """
     period = parse_period(data.period)
     final = repo.final_overlapping(session, start=period.start, end=period.end)
     if final is not None:
         raise Conflict(
-            f"{final.period} had its final release ({final.id}); {data.period} takes no more.",
-            code="period_final",
+            PERIOD_FINAL,
+            params={"final_period": final.period, "release": final.id, "period": data.period},
         )
     codes = data.codes()
     every = codes is None
     if codes is None:
         codes = repo.kpis_with_data(session, start=period.start, end=period.end)
     if not codes:
-        raise _invalid("/kpis", "nothing_to_release", f"No measurements in {data.period}.")
+        raise _invalid("/kpis", NOTHING_IN_PERIOD, period=data.period)
     # Each KPI's figures follow the definition that governs the period (a series break falls on
     # 1 January, so a period lies under one definition).
     series = [aggregates.definitions(session, c) for c in codes]
     defs = [(catalogue.governing(s, period.start), s) for s in series]
     for spec in (d.spec for d, _ in defs):
-        if not any(FINENESS[t] >= FINENESS[period.type] for t in spec.period_types):
+        if not any(PeriodType(t).finer_or_equal(period.type) for t in spec.period_types):
             raise _invalid(
                 "/period",
-                "period_type_not_available",
-                f"{spec.kpi_code} is measured per {'/'.join(spec.period_types)}; it has no "
-                f"figures per {period.type}.",
+                PERIOD_TYPE_NOT_AVAILABLE,
+                kpi=spec.kpi_code,
+                types="/".join(spec.period_types),
+                period_type=period.type,
             )
     sequence = repo.next_sequence(session, data.period)
     if data.status is ReleaseStatus.provisional and sequence > 1:
-        raise _invalid(
-            "/status",
-            "status_backwards",
-            f"{data.period} was released before: a next release is revised or final.",
-        )
+        raise _invalid("/status", STATUS_BACKWARDS, period=data.period)
     status = data.status or (ReleaseStatus.provisional if sequence == 1 else ReleaseStatus.revised)
     row = FigureRelease(
         id=f"{data.period}-r{sequence}",
@@ -159,7 +217,7 @@ def release(
     session.add(row)
     session.flush()
     places = aggregates.geography(session).places
-    vendors_of = aggregates_repo.vendors_of(session)
+    vendors_of = registry.vendors_of(session)
     released = 0
     for d, all_defs in defs:
         spec, split = d.spec, len(all_defs) > 1
@@ -186,12 +244,7 @@ def release(
         if not shown:
             if every:  # its data follow another definition (a break published since)
                 continue
-            raise _invalid(
-                "/kpis",
-                "nothing_to_release",
-                f"No measurements of {spec.kpi_code} under the definition that governs "
-                f"{data.period}.",
-            )
+            raise _invalid("/kpis", NOTHING_OF_KPI, kpi=spec.kpi_code, period=data.period)
         released += 1
         repo.store(
             session,
@@ -211,11 +264,7 @@ def release(
             )
         )
     if not released:
-        raise _invalid(
-            "/kpis",
-            "nothing_to_release",
-            f"No measurements in {data.period} under the definitions that govern it.",
-        )
+        raise _invalid("/kpis", NOTHING_UNDER_DEFINITIONS, period=data.period)
     if status is ReleaseStatus.final:
         # Final figures: the period takes no more measurements either (the publisher can
         # reopen it with DELETE /v1/period-locks/{period}, but not release it again).
@@ -287,7 +336,7 @@ class _Prior:
     ) -> dict[linked.Key, linked.Cell]:
         """An earlier release's table as released (its verdicts), added to ``out``."""
         types = linked.targets(spec.period_types)
-        stock = spec.time_aggregation == "last"
+        stock = TimeAggregation(spec.time_aggregation).is_stock
         earlier = repo.contributions(self.session, release_id=release_id, kpi=self.kpi)
         residuals = linked.residuals(earlier, types=types, stock=stock)
         before = linked.build([*earlier, *residuals], self.places)
@@ -390,22 +439,18 @@ def released(
     session: Session, req: aggregates.Request, *, limits: disclosure.Thresholds
 ) -> AggregateResponse:
     """Released figures for a request: per period, the newest release holding it (released at
-    or before ``as_of``), or the release asked for."""
+    or before ``as_of``), or the release asked for. Raises Unprocessable (422
+    ``definition_live_only``) when a definition is asked for, and NotFound (404
+    ``figure_release_not_found``) for a release that does not hold the KPI."""
     params = req.params
     if params.definition is not None:
-        raise _invalid_query(
-            "definition",
-            "definition_live_only",
-            "Released figures follow the definition that governs each period; figures under "
-            "another definition are live figures (publisher, vendors).",
-        )
+        raise _invalid_query("definition", DEFINITION_LIVE_ONLY)
     if params.release is not None:
         found = repo.get(session, params.release)
         mine = repo.kpis_of(session, [params.release]).get(params.release, [])
         if found is None or not any(k.kpi_code == req.kpi for k in mine):
             raise NotFound(
-                f"No figure release {params.release!r} of {req.kpi}.",
-                code="figure_release_not_found",
+                NO_FIGURE_RELEASE_OF_KPI, params={"release": params.release, "kpi": req.kpi}
             )
         candidates = [found]
     else:
@@ -432,7 +477,7 @@ def released(
     one_area = (
         area is not None
         and area != aggregates.NATIONAL
-        and not (area.startswith("PV") and req.layer in ("municipality", "current"))
+        and not (area.startswith("PV") and req.layer in (Level.municipality, linked.CURRENT))
     )
     for row in repo.figures(
         session,

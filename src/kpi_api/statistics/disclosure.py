@@ -25,36 +25,44 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
-from kpi_api.aggregates.linked import Cell, Key, Relation, Vals
+from kpi_api.statistics.linked import Cell, Key, Relation, Vals
+from kpi_api.vocabulary import Aggregation, ValueType
 
 PRIME = (1 << 61) - 1
 #: Rounds of choosing one cell per relation before hiding all around a cell that still leaks.
 PATIENT_ROUNDS = 6
+# Members compared with per cell and organisation, bound once (see ``kpi_api.vocabulary``).
+_RATIO, _WEIGHTED, _COUNT = Aggregation.ratio_of_sums, Aggregation.weighted_mean, ValueType.count
 
 
 @dataclass(frozen=True)
 class Thresholds:
+    """When a cell is hidden (primary suppression, after CBS's rules): fewer organisations than
+    ``min_organisations``, fewer people than ``min_people``, or one organisation's share above
+    ``dominance`` (a fraction in (0, 1], not × 100)."""
+
     min_organisations: int
     min_people: int
     dominance: float  # the largest organisation's share above which a cell is hidden (0..1]
 
 
 def people(aggregation: str, value_type: str, vals: Vals) -> int | None:
-    """How many people a figure rests on, where the KPI says (None: amounts count no one)."""
-    if aggregation == "ratio_of_sums":
+    """How many people a figure rests on: the denominator of a percentage, the n of a mean, a
+    count's value (None: amounts count no one)."""
+    if aggregation == _RATIO:
         return int(vals[2])
-    if aggregation == "weighted_mean":
+    if aggregation == _WEIGHTED:
         return int(vals[4])
-    if value_type == "count":
+    if value_type == _COUNT:
         return int(vals[0])
     return None
 
 
 def _weight(aggregation: str, vals: Vals) -> float:
     """An organisation's weight in a cell, for the dominance rule."""
-    if aggregation == "ratio_of_sums":
+    if aggregation == _RATIO:
         return abs(float(vals[2]))
-    if aggregation == "weighted_mean":
+    if aggregation == _WEIGHTED:
         return abs(float(vals[4]))
     return abs(float(vals[0]))
 
@@ -62,7 +70,8 @@ def _weight(aggregation: str, vals: Vals) -> float:
 def verdict(
     by_org: Mapping[str, Vals], *, aggregation: str, value_type: str, limits: Thresholds
 ) -> str | None:
-    """Why a figure made of these organisations' parts may not be published (None: it may)."""
+    """Why a figure made of these organisations' parts may not be published:
+    ``too_few_organisations``, ``small_count`` or ``dominance`` (None: it may)."""
     parts = list(by_org.values())
     if len(parts) < limits.min_organisations:
         return "too_few_organisations"
@@ -85,7 +94,7 @@ def primary(
     vendors_of: Mapping[str, Collection[str]],
 ) -> None:
     """Mark primary-sensitive cells hidden (published ones) or sensitive (residuals: a vendor
-    knows its own part of those too)."""
+    knows its own part of those too), with their reason: ``verdict``'s, or ``vendor_complement``."""
     for cell in cells.values():
         reason = verdict(cell.by_org, aggregation=aggregation, value_type=value_type, limits=limits)
         if reason is None:
@@ -216,8 +225,8 @@ def protect(
                 effective = [m for m in free if isolated(m, known, i) is None]
                 victim = min(effective or free, key=rank)
                 hide(victim, known, i, 2, victims)
-        if not victims and (victim := hide_beside(k)) is not None:
-            victims.append(victim)
+        if not victims and (beside := hide_beside(k)) is not None:
+            victims.append(beside)
         return victims
 
     def vendor_leaks() -> list[tuple[Key, set[Key]]]:
@@ -234,9 +243,11 @@ def protect(
             mine = {k for k, c in hidden.items() if c.by_org and own.issuperset(c.by_org)}
             if not mine:
                 continue  # it knows no hidden cell whole: the public check covers it
-            found = _determined_by_elimination(
-                relations, lambda k, mine=mine: unknown(k) and k not in mine, memo
-            )
+
+            def beyond(k: Key, mine: set[Key] = mine) -> bool:
+                return unknown(k) and k not in mine
+
+            found = _determined_by_elimination(relations, beyond, memo)
             for k in sorted(found - mine):
                 rest = {o: v for o, v in cells[k].by_org.items() if o not in own}
                 if rest and verdict(

@@ -11,9 +11,11 @@ from __future__ import annotations
 from decimal import Decimal
 from fractions import Fraction
 
-from kpi_api.aggregates.linked import Vals
+from kpi_api.statistics.linked import Vals
+from kpi_api.vocabulary import Aggregation
 
-SUM, RATIO, WEIGHTED = "sum", "ratio_of_sums", "weighted_mean"
+#: Short names of the aggregations.
+SUM, RATIO, WEIGHTED = Aggregation.sum, Aggregation.ratio_of_sums, Aggregation.weighted_mean
 
 
 def rounded(x: Fraction, decimals: int) -> int | Decimal:
@@ -30,16 +32,15 @@ def rounded(x: Fraction, decimals: int) -> int | Decimal:
 
 
 def figure(aggregation: str, vals: Vals, decimals: int) -> int | Decimal | None:
-    """The published value of a cell from its additive parts (None: no denominator or n)."""
-    if aggregation == SUM:
-        return rounded(Fraction(vals[0]), decimals)
-    if aggregation == RATIO:
-        den = Fraction(vals[2])
-        return rounded(100 * Fraction(vals[1]) / den, decimals) if den else None
-    if aggregation == WEIGHTED:
-        n = Fraction(vals[4])
-        return rounded(Fraction(vals[3]) / n, decimals) if n else None
-    raise ValueError(f"unknown aggregation {aggregation!r}")
+    """The published value of a cell from its additive parts, rounded to ``decimals``: a percentage
+    on a 0–100 scale (× 100) for ``ratio_of_sums`` (None: no denominator or n). Raises
+    ``ValueError`` for an unknown aggregation."""
+    try:
+        how = Aggregation(aggregation)
+    except ValueError:
+        raise ValueError(f"unknown aggregation {aggregation!r}") from None
+    exact = how.exact(vals)
+    return None if exact is None else rounded(exact, decimals)
 
 
 def as_json_number(x: int | Decimal | None) -> int | float | None:

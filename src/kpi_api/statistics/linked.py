@@ -29,31 +29,41 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from kpi_api.vocabulary import Aggregation, Level, Parts, PeriodType
+from kpi_api.vocabulary import Number as Number
+
 NATIONAL = "NL01"
-#: Layers of the geography; ``current`` is the municipality layer on today's boundaries.
-LAYERS = ("national", "province", "municipality", "current")
+# Members compared with per row and per cell, bound once (see ``kpi_api.vocabulary``).
+_NATIONAL, _PROVINCE, _MUNICIPALITY = Level.national, Level.province, Level.municipality
+_SUM, _RATIO = Aggregation.sum, Aggregation.ratio_of_sums
+_QUARTER, _MONTH = PeriodType.quarter, PeriodType.month
+#: The municipality layer on today's boundaries.
+CURRENT = "current"
+#: Layers of the geography: the levels, and ``current``.
+LAYERS = (_NATIONAL, _PROVINCE, _MUNICIPALITY, CURRENT)
 #: Marks a residual: a period code ending in it (time), or a key ``dimension=~`` (breakdown).
 RESIDUAL = "~"
 
-Number = int | Decimal
 #: The additive parts of a figure: value, numerator, denominator, mean × n, n.
-Vals = tuple[Number, Number, Number, Number, Number]
+Vals = Parts
 ZERO: Vals = (0, 0, 0, 0, 0)
 #: A cell: (layer, area, period code, disaggregation key: "" or "dimension=code").
 Key = tuple[str, str, str, str]
 
 
 def add(a: Vals, b: Vals) -> Vals:
+    """The parts of ``a`` plus those of ``b``, part by part."""
     return (a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3], a[4] + b[4])
 
 
 def sub(a: Vals, b: Vals) -> Vals:
+    """The parts of ``a`` minus those of ``b``, part by part."""
     return (a[0] - b[0], a[1] - b[1], a[2] - b[2], a[3] - b[3], a[4] - b[4])
 
 
 def exact(x: float | None) -> Number:
     """A stored value as the exact decimal that was submitted (floats keep up to 15 significant
-    digits, and validation bounds every value well within that)."""
+    digits, and validation bounds every value well within that); 0 for None."""
     if x is None:
         return 0
     if x == int(x):
@@ -64,10 +74,12 @@ def exact(x: float | None) -> Number:
 def vals_of(
     aggregation: str, value: float | None, num: float | None, den: float | None, n: int | None
 ) -> Vals:
-    """The additive parts of one measurement, exactly."""
-    if aggregation == "sum":
+    """The additive parts of one measurement, exactly: (value, 0, 0, 0, 0) for ``sum``, (0,
+    numerator, denominator, 0, 0) for ``ratio_of_sums``, (0, 0, 0, mean × n, n) for
+    ``weighted_mean``."""
+    if aggregation == _SUM:
         return (exact(value), 0, 0, 0, 0)
-    if aggregation == "ratio_of_sums":
+    if aggregation == _RATIO:
         return (0, exact(num), exact(den), 0, 0)
     count = int(n or 0)
     return (0, 0, 0, exact(value) * count, count)
@@ -100,6 +112,9 @@ class Contribution:
 
 @dataclass(slots=True)
 class Cell:
+    """One figure of the linked table: its summed parts, each organisation's own parts, the
+    municipalities behind it, the KPI versions it spans, and what disclosure decided."""
+
     vals: Vals = ZERO
     by_org: dict[str, Vals] = field(default_factory=dict)
     municipalities: set[str] = field(default_factory=set)  # as reported
@@ -113,6 +128,7 @@ class Cell:
 
     @property
     def organisations(self) -> int:
+        """How many organisations the cell rests on."""
         return len(self.by_org)
 
 
@@ -126,6 +142,7 @@ class Relation:
 
     @property
     def members(self) -> tuple[Key, ...]:
+        """Every cell of the relation: the total, its parts, and the residual if any."""
         extra = (self.residual,) if self.residual is not None else ()
         return (self.total, *self.parts, *extra)
 
@@ -143,16 +160,18 @@ class Place:
 
 def targets(period_types: Iterable[str]) -> tuple[str, ...]:
     """Target period types: every type no finer than the finest the KPI is measured in."""
-    order = ("year", "quarter", "month")
-    finest = max(order.index(t) for t in period_types)
-    return order[: finest + 1]
+    order = PeriodType.coarsest_first(PeriodType)
+    finest = max(PeriodType(t).fineness for t in period_types)
+    return tuple(order[: finest + 1])
 
 
 def periods_of(year: int, types: tuple[str, ...]) -> list[str]:
+    """The period codes of ``year`` among the target types: the year, its quarters, then its
+    months."""
     out = [f"{year:04d}"]
-    if "quarter" in types:
+    if _QUARTER in types:
         out += [f"{year:04d}-Q{q}" for q in range(1, 5)]
-    if "month" in types:
+    if _MONTH in types:
         out += [f"{year:04d}-{m:02d}" for m in range(1, 13)]
     return out
 
@@ -160,12 +179,12 @@ def periods_of(year: int, types: tuple[str, ...]) -> list[str]:
 def children(period: str, types: tuple[str, ...]) -> list[str]:
     """The parts of a period one level down among the target types ([] for the finest)."""
     if len(period) == 4:
-        if "quarter" in types:
+        if _QUARTER in types:
             return [f"{period}-Q{q}" for q in range(1, 5)]
-        if "month" in types:
+        if _MONTH in types:
             return [f"{period}-{m:02d}" for m in range(1, 13)]
         return []
-    if period[5] == "Q" and "month" in types:
+    if period[5] == "Q" and _MONTH in types:
         first = 3 * (int(period[6]) - 1) + 1
         return [f"{period[:4]}-{m:02d}" for m in range(first, first + 3)]
     return []
@@ -190,7 +209,8 @@ def _combine(parts: list[_Part], stock: bool) -> _Part | None:
 def rollup(
     reported: Mapping[str, _Part], year: int, types: tuple[str, ...], stock: bool
 ) -> dict[str, _Part]:
-    """One unit's figure per target period from what it reported (see the module doc)."""
+    """One unit's figure per target period from what it reported (see the module doc), by period
+    code: (parts, lowest and highest KPI version behind them)."""
     out: dict[str, _Part] = {}
 
     def cell(period: str) -> _Part | None:
@@ -277,24 +297,26 @@ def residuals(
 
 
 def is_residual(key: Key) -> bool:
+    """Whether a cell is a residual (never published): its period or its code ends in ``~``."""
     return key[2].endswith(RESIDUAL) or key[3].endswith("=" + RESIDUAL)
 
 
 def build(contribs: Iterable[Contribution], places: Mapping[str, Place]) -> dict[Key, Cell]:
-    """Add every contribution into its cell of each layer."""
+    """Add every contribution into its cell of each layer; the cells by key. A municipality missing
+    from ``places`` counts nationally only; residual cells come back hidden."""
     cells: dict[Key, Cell] = {}
     for c in contribs:
         place = places.get(c.municipality)
         if place is None:  # not in the reference data: counts nationally only
-            areas = [("national", NATIONAL)]
+            areas: list[tuple[str, str]] = [(_NATIONAL, NATIONAL)]
         else:
             areas = [
-                ("national", NATIONAL),
-                ("province", place.province),
-                ("municipality", c.municipality),
+                (_NATIONAL, NATIONAL),
+                (_PROVINCE, place.province),
+                (_MUNICIPALITY, c.municipality),
             ]
             if place.current is not None:
-                areas.append(("current", place.current))
+                areas.append((CURRENT, place.current))
         for layer, area in areas:
             key = (layer, area, c.period, c.key)
             cell = cells.get(key)
@@ -323,12 +345,12 @@ def relations(
         if is_residual(key):
             continue
         layer, area, period, code = key
-        if layer == "province":
-            groups[("national", NATIONAL, period, code)].append(key)
-        elif layer == "municipality" and (place := places.get(area)) is not None:
-            groups[("province", place.province, period, code)].append(key)
+        if layer == _PROVINCE:
+            groups[(_NATIONAL, NATIONAL, period, code)].append(key)
+        elif layer == _MUNICIPALITY and (place := places.get(area)) is not None:
+            groups[(_PROVINCE, place.province, period, code)].append(key)
             if place.current is not None:
-                groups[("current", place.current, period, code)].append(key)
+                groups[(CURRENT, place.current, period, code)].append(key)
     out = [Relation(total, tuple(sorted(parts)), None) for total, parts in groups.items()]
     present = {(k[0], k[1], k[2]) for k in cells if not is_residual(k)}
     keys_at: dict[tuple[str, str, str], set[str]] = defaultdict(set)
