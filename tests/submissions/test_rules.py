@@ -109,7 +109,7 @@ def test_unpublished_and_deprecated_kpis(client, world, publisher):
         "/v1/kpis/ACT-01/versions", json={"unit": "persons (new)"}, headers=publisher
     )
     assert draft.status_code == 201
-    response = submit(client, world.a, [row(kpi_version=2)])
+    response = submit(client, world.a, [row(kpi_version=draft.json()["version"])])
     assert response.json()["submission"]["errors"][0]["code"] == "kpi_not_published"
     deprecation = {"effective_from": "2025-01-01", "reason": "replaced", "successor": "ACT-10"}
     assert (

@@ -33,7 +33,8 @@ from typing import Any
 
 from kpi_api import jsontext
 from kpi_api.errors import FieldError, KpiApiError
-from kpi_api.submissions.rules import RULES, TEXTS
+from kpi_api.submissions import rules
+from kpi_api.submissions.rules import Rule, Text
 
 #: CSV columns, in the documented order; `disaggregation` holds `dimension=code;dimension=code`.
 CSV_COLUMNS = (
@@ -64,8 +65,25 @@ JSON_CHARSETS = {"utf-8": "utf-8"}
 _CSV_SUPPORTED = "utf-8, windows-1252 or iso-8859-1"
 
 
-def _fail(code: str, lang: str, status: int = 400, **params: object) -> KpiApiError:
-    return KpiApiError(RULES[code].message(lang, **params), code=code, status=status)
+class BodyUnreadable(KpiApiError):
+    """A body refused whole by ``rule``: answered in the client's language like every error,
+    with its ``detail`` in the ``lang`` parsing was given (as its row errors and cells are)."""
+
+    def __init__(
+        self,
+        rule: Rule,
+        lang: str,
+        *,
+        status: int = 400,
+        params: dict[str, object] | None = None,
+        errors: list[FieldError] | None = None,
+    ) -> None:
+        super().__init__(rule, params=params, status=status, errors=errors)
+        self.detail = self.detail_in(lang)
+
+
+def _fail(rule: Rule, lang: str, status: int = 400, **params: object) -> BodyUnreadable:
+    return BodyUnreadable(rule, lang, status=status, params=params)
 
 
 def media_type(content_type: str | None) -> str:
@@ -92,7 +110,7 @@ def _codec(declared: str | None, supported: dict[str, str], media: str, lang: st
         name = None
     if name not in supported:
         raise _fail(
-            "unsupported_charset",
+            rules.UNSUPPORTED_CHARSET,
             lang,
             status=415,
             media=media,
@@ -102,11 +120,11 @@ def _codec(declared: str | None, supported: dict[str, str], media: str, lang: st
     return supported[name]
 
 
-def _decode(body: bytes, codec: str, declared: str | None, lang: str, *, hint: str) -> str:
+def _decode(body: bytes, codec: str, declared: str | None, lang: str, *, hint: Text) -> str:
     """The body as text. A UTF-8 BOM means UTF-8, whatever is declared (as WHATWG decodes).
 
     Raises 400 ``invalid_encoding`` whose ``errors[0]`` names the byte offset (0-based, as sent),
-    its line and how to fix it (the ``TEXTS`` entry ``hint``, or ``encoding_declared``).
+    its line and how to fix it (``hint``, or ``ENCODING_DECLARED`` for a declared charset).
     """
     start = len(codecs.BOM_UTF8) if body.startswith(codecs.BOM_UTF8) else 0
     if start:
@@ -116,38 +134,49 @@ def _decode(body: bytes, codec: str, declared: str | None, lang: str, *, hint: s
     except UnicodeDecodeError as exc:
         offset = start + exc.start
         label = "UTF-8" if declared is None or start else declared
-        name = "encoding_declared" if declared is not None and hint != "encoding_json" else hint
-        message = TEXTS[name].message(
+        where = {
+            "offset": offset,
+            "byte": f"0x{body[offset]:02X}",
+            "line": body.count(b"\n", 0, offset) + 1,
+        }
+        if declared is not None and hint is not rules.ENCODING_JSON:
+            message = rules.ENCODING_DECLARED.render(lang, charset=label, **where)
+        else:
+            message = hint.render(lang, **where)
+        rule = rules.INVALID_ENCODING
+        raise BodyUnreadable(
+            rule,
             lang,
-            offset=offset,
-            byte=f"0x{body[offset]:02X}",
-            line=body.count(b"\n", 0, offset) + 1,
-            charset=label,
-        )
-        raise KpiApiError(
-            RULES["invalid_encoding"].message(lang, charset=label),
-            code="invalid_encoding",
-            errors=[
-                FieldError(location="body", pointer="", code="invalid_encoding", message=message)
-            ],
+            params={"charset": label},
+            errors=[FieldError(location="body", pointer="", code=rule.code, message=message)],
         ) from exc
 
 
 # --- JSON ---------------------------------------------------------------------------------------
 
 
-def _json_error(exc: jsontext.JsonTextError, lang: str) -> KpiApiError:
+#: The rules ``jsontext`` names for a JSON text it refuses, by code (it imports no domain).
+_JSON_TEXT_RULES = {
+    r.code: r for r in (rules.DUPLICATE_MEMBER, rules.INVALID_TEXT, rules.INVALID_NUMBER)
+}
+
+
+def _json_error(exc: jsontext.JsonTextError, lang: str) -> BodyUnreadable:
     """The problem for a JSON text ``jsontext`` refuses: ``duplicate_member``,
     ``invalid_text`` or ``invalid_number`` (NaN, Infinity, a number no float holds as written)
     naming the JSON Pointer, else ``malformed_json``."""
-    if exc.rule not in ("duplicate_member", "invalid_text", "invalid_number"):
-        return _fail("malformed_json", lang, detail=str(exc)[:200])
-    name = exc.pointer.rsplit("/", 1)[-1].replace("~1", "/").replace("~0", "~")
-    message = RULES[exc.rule].message(lang, name=name, pointer=exc.pointer or '""')
-    return KpiApiError(
-        message,
-        code=exc.rule,
-        errors=[FieldError(location="body", pointer=exc.pointer, code=exc.rule, message=message)],
+    rule = _JSON_TEXT_RULES.get(exc.rule)
+    if rule is None:
+        return _fail(rules.MALFORMED_JSON, lang, detail=str(exc)[:200])
+    params: dict[str, object] = {"pointer": exc.pointer or '""'}
+    if rule is rules.DUPLICATE_MEMBER:
+        params["name"] = exc.pointer.rsplit("/", 1)[-1].replace("~1", "/").replace("~0", "~")
+    message = rule.render(lang, **params)
+    return BodyUnreadable(
+        rule,
+        lang,
+        params=params,
+        errors=[FieldError(location="body", pointer=exc.pointer, code=rule.code, message=message)],
     )
 
 
@@ -159,17 +188,18 @@ def parse_json(body: bytes, lang: str, charset: str | None = None) -> list[Any]:
     other than UTF-8.
     """
     codec = _codec(charset, JSON_CHARSETS, "application/json", lang)
-    text = _decode(body, codec, charset, lang, hint="encoding_json")
+    text = _decode(body, codec, charset, lang, hint=rules.ENCODING_JSON)
     try:
         data = jsontext.loads(text)
     except jsontext.JsonTextError as exc:
         raise _json_error(exc, lang) from exc
     if not isinstance(data, dict) or not isinstance(data.get("measurements"), list):
-        raise _fail("malformed_json", lang, detail='expected {"measurements": [...]}')
+        raise _fail(rules.MALFORMED_JSON, lang, detail='expected {"measurements": [...]}')
     extra = sorted(set(data) - {"measurements"})
     if extra:
-        raise _fail("malformed_json", lang, detail=f"unknown top-level field(s) {extra}")
-    return data["measurements"]
+        raise _fail(rules.MALFORMED_JSON, lang, detail=f"unknown top-level field(s) {extra}")
+    rows: list[Any] = data["measurements"]
+    return rows
 
 
 # --- CSV ----------------------------------------------------------------------------------------
@@ -202,8 +232,8 @@ class Dialect:
     number: re.Pattern[str]  #: a whole number cell (digits are ASCII)
     decimal: str
     grouping: str | None
-    wrong: str  #: ``TEXTS`` entry for a cell that is no number here
-    other: str  #: ``TEXTS`` entry for a cell that is a number in the other dialect
+    wrong: Text  #: for a cell that is no number here
+    other: Text  #: for a cell that is a number in the other dialect
 
     def read(self, text: str) -> float | int | None:
         """A cell matching ``number``, exactly: an int when it is whole, a float when one holds
@@ -227,8 +257,8 @@ COMMA = Dialect(
     re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?" + _EXPONENT),
     ".",
     None,
-    "number_comma",
-    "number_comma_dutch",
+    rules.NUMBER_COMMA,
+    rules.NUMBER_COMMA_DUTCH,
 )
 #: `;`-separated: Dutch notation (1234,5 or 1.234,5; a point only between groups of three).
 SEMICOLON = Dialect(
@@ -236,8 +266,8 @@ SEMICOLON = Dialect(
     re.compile(r"-?(?:0|[1-9][0-9]*|[1-9][0-9]{0,2}(?:\.[0-9]{3})+)(?:,[0-9]+)?" + _EXPONENT),
     ",",
     ".",
-    "number_semicolon",
-    "number_semicolon_point",
+    rules.NUMBER_SEMICOLON,
+    rules.NUMBER_SEMICOLON_POINT,
 )
 DIALECTS = {",": COMMA, ";": SEMICOLON}
 _SEP_LINE = re.compile(r'"?sep=(.)"?(?:\1)*', re.IGNORECASE)
@@ -251,30 +281,33 @@ def _number(cell: str, dialect: Dialect, lang: str) -> Cell:
     if dialect.number.fullmatch(text):
         x = dialect.read(text)
         if x is None:
-            return Cell(cell, problem=TEXTS["number_inexact"].message(lang, cell=text))
+            return Cell(cell, problem=rules.NUMBER_INEXACT.render(lang, cell=text))
         if isinstance(x, int) or math.isfinite(x):
             return Cell(cell, x)
-        return Cell(cell, problem=TEXTS["number_too_large"].message(lang, cell=text))
+        return Cell(cell, problem=rules.NUMBER_TOO_LARGE.render(lang, cell=text))
     other = SEMICOLON if dialect is COMMA else COMMA
-    name = dialect.other if other.number.fullmatch(text) else dialect.wrong
-    suggestion = text.replace(".", ",")  # for a decimal point in a `;` file
-    return Cell(cell, problem=TEXTS[name].message(lang, cell=text, suggestion=suggestion))
+    if not other.number.fullmatch(text):
+        return Cell(cell, problem=dialect.wrong.render(lang, cell=text))
+    if dialect is SEMICOLON:  # a decimal point in a `;` file: suggest the comma
+        suggestion = text.replace(".", ",")
+        return Cell(cell, problem=dialect.other.render(lang, cell=text, suggestion=suggestion))
+    return Cell(cell, problem=dialect.other.render(lang, cell=text))
 
 
 def _whole(cell: str, dialect: Dialect, lang: str) -> Cell:
     text = cell.strip(" \t")
     if text.isascii() and text.isdigit():
         if len(text) > 100:
-            return Cell(cell, problem=TEXTS["number_too_large"].message(lang, cell=text))
+            return Cell(cell, problem=rules.NUMBER_TOO_LARGE.render(lang, cell=text))
         return Cell(cell, int(text))
-    return Cell(cell, problem=TEXTS["whole_number"].message(lang, cell=text))
+    return Cell(cell, problem=rules.WHOLE_NUMBER.render(lang, cell=text))
 
 
 def _boolean(cell: str, dialect: Dialect, lang: str) -> Cell:
     word = cell.strip(" \t").lower()
     if word in _TRUE or word in _FALSE:
         return Cell(cell, word in _TRUE)
-    return Cell(cell, problem=TEXTS["boolean"].message(lang, cell=cell.strip(" \t")))
+    return Cell(cell, problem=rules.BOOLEAN.render(lang, cell=cell.strip(" \t")))
 
 
 def _disaggregation(cell: str, dialect: Dialect, lang: str) -> dict[str, str] | Cell:
@@ -283,7 +316,7 @@ def _disaggregation(cell: str, dialect: Dialect, lang: str) -> dict[str, str] | 
     for part in filter(None, (p.strip() for p in cell.split(";"))):
         dimension, sep, code = part.partition("=")
         if not sep or not dimension.strip() or dimension.strip() in out:
-            return Cell(cell, problem=TEXTS["disaggregation"].message(lang))
+            return Cell(cell, problem=rules.DISAGGREGATION.render(lang))
         out[dimension.strip()] = code.strip()
     return out
 
@@ -313,7 +346,7 @@ def _dialect(text: str, lang: str) -> tuple[Dialect, bool]:
     if sep is not None or line.lstrip('"')[:4].lower() == "sep=":
         if sep is None or sep.group(1) not in DIALECTS:
             raise _fail(
-                "malformed_csv",
+                rules.MALFORMED_CSV,
                 lang,
                 detail=f"the first line {line[:40]!r} names a separator this service does not "
                 "read; use sep=; or sep=,",
@@ -321,7 +354,7 @@ def _dialect(text: str, lang: str) -> tuple[Dialect, bool]:
         return DIALECTS[sep.group(1)], True
     if ";" in line and "," in line:
         raise _fail(
-            "malformed_csv",
+            rules.MALFORMED_CSV,
             lang,
             detail="the header holds both ; and , so the separator is unclear; separate with "
             "one of them, or start the file with a line sep=; (or sep=,)",
@@ -340,7 +373,7 @@ def _header(record: list[str], lang: str) -> list[str]:
     repeated = sorted({h for h in names if names.count(h) > 1})
     if unknown or missing or repeated:
         raise _fail(
-            "malformed_csv",
+            rules.MALFORMED_CSV,
             lang,
             detail=f"header must use columns {', '.join(CSV_COLUMNS)} "
             f"(unknown: {unknown}, missing: {missing}, repeated: {repeated})",
@@ -355,9 +388,9 @@ def parse_csv(body: bytes, lang: str, charset: str | None = None) -> list[Any]:
     Raises 400 ``invalid_encoding`` or ``malformed_csv``; 415 ``unsupported_charset``.
     """
     codec = _codec(charset, CSV_CHARSETS, "text/csv", lang)
-    text = _decode(body, codec, charset, lang, hint="encoding_undeclared")
+    text = _decode(body, codec, charset, lang, hint=rules.ENCODING_UNDECLARED)
     if "\x00" in text:
-        raise _fail("malformed_csv", lang, detail="NUL byte")
+        raise _fail(rules.MALFORMED_CSV, lang, detail="NUL byte")
     dialect, skip = _dialect(text, lang)
     stream = io.StringIO(text, newline="")
     if skip:
@@ -366,9 +399,9 @@ def parse_csv(body: bytes, lang: str, charset: str | None = None) -> list[Any]:
     try:
         names = _header(next(reader), lang)
     except StopIteration:
-        raise _fail("malformed_csv", lang, detail="no header row") from None
+        raise _fail(rules.MALFORMED_CSV, lang, detail="no header row") from None
     except csv.Error as exc:
-        raise _fail("malformed_csv", lang, detail=str(exc)) from exc
+        raise _fail(rules.MALFORMED_CSV, lang, detail=str(exc)) from exc
     width = len(names)
     readers = [_READERS.get(name) for name in names]
     rows: list[Any] = []
@@ -378,7 +411,7 @@ def parse_csv(body: bytes, lang: str, charset: str | None = None) -> list[Any]:
                 continue  # blank line
             if len(record) < width or any(cell.strip() for cell in record[width:]):
                 raise _fail(
-                    "malformed_csv",
+                    rules.MALFORMED_CSV,
                     lang,
                     detail=f"line {reader.line_num + skip} has {len(record)} cells, header {width}",
                 )
@@ -389,7 +422,7 @@ def parse_csv(body: bytes, lang: str, charset: str | None = None) -> list[Any]:
                 row[name] = cell if read is None else read(cell, dialect, lang)
             rows.append(row)
     except csv.Error as exc:
-        raise _fail("malformed_csv", lang, detail=str(exc)) from exc
+        raise _fail(rules.MALFORMED_CSV, lang, detail=str(exc)) from exc
     return rows
 
 
@@ -405,4 +438,4 @@ def parse_body(body: bytes, content_type: str | None, lang: str) -> list[Any]:
         return parse_json(body, lang, charset)
     if kind in ("text/csv", "application/csv"):
         return parse_csv(body, lang, charset)
-    raise _fail("unsupported_media_type", lang, status=415)
+    raise _fail(rules.UNSUPPORTED_MEDIA_TYPE, lang, status=415)

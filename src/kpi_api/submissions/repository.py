@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, NamedTuple, TypeVar, cast
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import BigInteger, Select, and_, any_, literal, select, text, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    CursorResult,
+    Select,
+    Table,
+    and_,
+    any_,
+    literal,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -23,7 +35,11 @@ from kpi_api.submissions.models import (
 )
 
 CHUNK = 2000
+#: A series' natural key: (organisation id, KPI code, period, municipality code,
+#: disaggregation key).
 NaturalKey = tuple[str, str, str, str, str]
+SERIES = cast(Table, MeasurementSeries.__table__)
+VERSIONS = cast(Table, MeasurementVersion.__table__)
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -32,6 +48,7 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
 
 
 def submission_by_key(session: Session, vendor_id: str, key: str) -> Submission | None:
+    """The vendor's submission stored under this idempotency key, or None."""
     return session.scalar(
         select(Submission).where(
             Submission.vendor_id == vendor_id, Submission.idempotency_key == key
@@ -131,7 +148,7 @@ def existing(session: Session, keys: Sequence[NaturalKey]) -> dict[NaturalKey, C
     for result in results:
         for row in result:
             version_id, version, *payload = row[6:]
-            out[tuple(row[1:6])] = Current(  # type: ignore[index]
+            out[tuple(row[1:6])] = Current(
                 series_id=row[0],
                 version_id=version_id,
                 version=version,
@@ -163,18 +180,29 @@ def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-SERIES_COLUMNS = (
-    "id",
-    "organisation_id",
-    "kpi_code",
-    "period",
-    "period_type",
-    "period_start",
-    "period_end",
-    "municipality_code",
-    "disaggregation_key",
-    "disaggregation",
-)
+class SeriesRow(NamedTuple):
+    """One ``measurement_series`` row as it is written: the fields are the COPY columns, in
+    COPY order (``SERIES_COLUMNS``).
+
+    ``id`` is None until ``insert_series`` draws it from the sequence. ``disaggregation`` is
+    the mapping (``{"age_band": "12-17"}``, ``{}`` for a total); a text COPY (the benchmark's)
+    passes its JSON text instead.
+    """
+
+    id: int | None
+    organisation_id: str
+    kpi_code: str
+    period: str  # its code: 2024, 2024-Q2, 2024-05
+    period_type: str  # year, quarter or month
+    period_start: date  # first day
+    period_end: date  # last day
+    municipality_code: str
+    disaggregation_key: str  # validation.disaggregation_key of ``disaggregation``
+    disaggregation: dict[str, str] | Jsonb | str
+
+
+#: The columns of ``measurement_series`` that COPY writes, in order.
+SERIES_COLUMNS: tuple[str, ...] = SeriesRow._fields
 # The sequence of the BIGSERIAL id (named by PostgreSQL after the table and column), given by
 # name: pg_get_serial_sequence() in the query would run once per row (20 ms for 10,000 ids).
 _SERIES_IDS_PG = text(
@@ -212,8 +240,12 @@ _PG_TYPES = {
 }
 
 
-def _copy(session: Session, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
-    """Append rows (tuples in ``columns`` order) to a table by binary COPY, in this transaction."""
+def _copy(
+    session: Session, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]
+) -> None:
+    """Append rows (tuples in ``columns`` order: a ``SeriesRow`` or ``VersionRow``) to a table
+    by binary COPY, in this transaction. Raises the driver's errors (``psycopg.Error``), not
+    SQLAlchemy's, on a broken constraint."""
     connection = session.connection().connection.driver_connection
     statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
     with connection.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
@@ -222,43 +254,54 @@ def _copy(session: Session, table: str, columns: Sequence[str], rows: Iterable[t
             copy.write_row(row)
 
 
-def insert_series(session: Session, rows: list[tuple[Any, ...]]) -> dict[NaturalKey, int]:
-    """Insert new series (tuples in ``SERIES_COLUMNS`` order, without the id); return their ids
-    by natural key.
+def insert_series(session: Session, rows: Sequence[SeriesRow]) -> dict[NaturalKey, int]:
+    """Insert new series (their ``id`` None, ``disaggregation`` a mapping); return their ids by
+    natural key (organisation id, KPI, period code, municipality, disaggregation key).
 
     On PostgreSQL the ids are drawn from the sequence in one statement and the rows are COPied:
-    a series another transaction created meanwhile fails the unique key (the caller answers
-    409, retryable). Elsewhere an INSERT skips such a series, which is then not in the answer.
+    a series another transaction created meanwhile fails the unique key with
+    ``psycopg.errors.UniqueViolation`` (the caller answers 409, retryable). Elsewhere an INSERT
+    skips such a series, which is then not in the answer.
     """
     if not rows:
         return {}
     if _is_postgres(session):
         ids = session.execute(_SERIES_IDS_PG, {"n": len(rows)}).scalars().all()
         created: dict[NaturalKey, int] = {}
-        tuples = []
+        numbered = []
         # A batch holds few distinct disaggregations: serialise each once, not once a row.
         documents: dict[str, Jsonb] = {}
         for series_id, r in zip(ids, rows, strict=True):
-            org, kpi, period, _, _, _, municipality, key, disaggregation = r
+            key = r.disaggregation_key
             document = documents.get(key)
             if document is None:
-                text_ = json.dumps(disaggregation)
-                document = Jsonb(disaggregation, dumps=lambda _, text_=text_: text_)
+                document = Jsonb(r.disaggregation, dumps=_serialised(json.dumps(r.disaggregation)))
                 documents[key] = document
-            tuples.append((series_id, *r[:-1], document))
-            created[(org, kpi, period, municipality, key)] = series_id
-        _copy(session, "measurement_series", SERIES_COLUMNS, tuples)
+            # The row with its id (the first field) and JSONB document (the last), as a plain
+            # tuple: a sixth of the cost of r._replace(id=..., disaggregation=...).
+            numbered.append((series_id, *r[1:-1], document))
+            created[(r.organisation_id, r.kpi_code, r.period, r.municipality_code, key)] = series_id
+        _copy(session, "measurement_series", SERIES_COLUMNS, numbered)
         return created
-    table = MeasurementSeries.__table__
+    table = SERIES
     stmt = sqlite_insert(table).on_conflict_do_nothing().returning(table.c.id, *_KEY_COLUMNS)
-    values = [dict(zip(SERIES_COLUMNS[1:], r, strict=True)) for r in rows]
-    return {tuple(row[1:]): row[0] for row in session.execute(stmt, values)}  # type: ignore[misc]
+    values = [dict(zip(SERIES_COLUMNS[1:], r[1:], strict=True)) for r in rows]  # id: drawn
+    return {tuple(row[1:]): row[0] for row in session.execute(stmt, values)}
+
+
+def _serialised(text_: str) -> Callable[[object], str]:
+    """A ``dumps`` for psycopg that hands back JSON text serialised once already."""
+
+    def dumps(_: object) -> str:
+        return text_
+
+    return dumps
 
 
 def supersede(session: Session, version_ids: Sequence[int], at: datetime) -> int:
     """Mark versions as no longer current; return how many were still current."""
     done = 0
-    table = MeasurementVersion.__table__
+    table = VERSIONS
     for chunk in _chunks(list(version_ids), 10_000 if _is_postgres(session) else 500):
         if _is_postgres(session):
             # One array parameter instead of thousands of bind parameters.
@@ -270,55 +313,76 @@ def supersede(session: Session, version_ids: Sequence[int], at: datetime) -> int
             .where(condition, table.c.is_current)
             .values(is_current=False, superseded_at=at)
         )
-        done += result.rowcount
+        done += cast(CursorResult[Any], result).rowcount  # an UPDATE's result has one
     return done
 
 
-VERSION_COLUMNS = (
-    "series_id",
-    "organisation_id",
-    "kpi_code",
-    "period_type",
-    "period_start",
-    "period_end",
-    "municipality_code",
-    "disaggregation_key",
-    "version",
-    "kpi_version",
-    "withdrawn",
-    "value",
-    "numerator",
-    "denominator",
-    "n",
-    "note",
-    "record_id",
-    "submission_id",
-    "vendor_id",
-    "created_at",
-    "superseded_at",
-    "is_current",
-)
+class VersionRow(NamedTuple):
+    """One ``measurement_version`` row as it is written: the fields are the COPY columns, in
+    COPY order (``VERSION_COLUMNS``); the table's own ``id`` is left to the database.
+
+    The series' key columns are repeated from its ``SeriesRow``. A withdrawal (``withdrawn``)
+    has no value, numerator, denominator or n. ``value`` is the figure in the KPI's unit: a
+    count or an amount in euros (sum), a percentage 0-100 (ratio of sums,
+    ``validation.percentage``) or a mean (weighted mean, over ``n`` observations).
+    """
+
+    series_id: int
+    organisation_id: str
+    kpi_code: str
+    period_type: str  # year, quarter or month
+    period_start: date  # first day
+    period_end: date  # last day
+    municipality_code: str
+    disaggregation_key: str
+    version: int  # 1 for a new series, then one more per correction or withdrawal
+    kpi_version: int  # the KPI definition version the value follows
+    withdrawn: bool
+    value: float | None
+    numerator: float | None  # whole numbers (ratio of sums only)
+    denominator: float | None
+    n: int | None  # observations behind a mean (weighted mean only)
+    note: str | None
+    record_id: str | None
+    submission_id: str
+    vendor_id: str
+    created_at: datetime  # aware, UTC
+    superseded_at: datetime | None  # None while current
+    is_current: bool
 
 
-def insert_versions(session: Session, rows: list[tuple[Any, ...]]) -> None:
-    """Append versions (tuples in ``VERSION_COLUMNS`` order): COPY on PostgreSQL, INSERTs
-    elsewhere."""
+#: The columns of ``measurement_version`` that COPY writes, in order.
+VERSION_COLUMNS: tuple[str, ...] = VersionRow._fields
+
+
+def insert_versions(session: Session, rows: Sequence[VersionRow]) -> None:
+    """Append versions: COPY on PostgreSQL, INSERTs elsewhere.
+
+    A second current version of a series, or a version number taken already, fails the unique
+    indexes: ``psycopg.errors.UniqueViolation`` on PostgreSQL, ``IntegrityError`` elsewhere.
+    """
     if not rows:
         return
     if _is_postgres(session):
         _copy(session, "measurement_version", VERSION_COLUMNS, rows)
         return
     session.execute(
-        MeasurementVersion.__table__.insert(),
-        [dict(zip(VERSION_COLUMNS, r, strict=True)) for r in rows],
+        VERSIONS.insert(),
+        [r._asdict() for r in rows],
     )
 
 
 def locks(session: Session) -> Sequence[PeriodLock]:
+    """Every period lock, by the start of its period."""
     return session.scalars(select(PeriodLock).order_by(PeriodLock.period_start)).all()
 
 
-def _visible_series(stmt: Select[Any], vendor_id: str | None) -> Select[Any]:
+#: Any SELECT, whatever its columns.
+AnySelect = Select[*tuple[Any, ...]]
+_S = TypeVar("_S", bound=AnySelect)
+
+
+def _visible_series(stmt: _S, vendor_id: str | None) -> _S:
     if vendor_id is None:
         return stmt
     return stmt.join(
@@ -341,7 +405,10 @@ def current_measurements(
     after_id: int | None,
     limit: int,
 ) -> Sequence[Any]:
-    stmt = (
+    """At most ``limit`` current, not withdrawn measurements as rows (series, version, organisation
+    code), by series id after ``after_id``; of the vendor's organisations if one, filtered by
+    organisation code, KPI, period and municipality where given."""
+    stmt: AnySelect = (
         select(MeasurementSeries, MeasurementVersion, Organisation.code)
         .join(MeasurementVersion, MeasurementVersion.series_id == MeasurementSeries.id)
         .join(Organisation, Organisation.id == MeasurementSeries.organisation_id)
@@ -364,6 +431,8 @@ def current_measurements(
 
 
 def series(session: Session, series_id: int, vendor_id: str | None) -> Any:
+    """A series with its organisation's code as one row (series, organisation code), or None when it
+    does not exist or is not the vendor's (``vendor_id`` given)."""
     stmt = (
         select(MeasurementSeries, Organisation.code)
         .join(Organisation, Organisation.id == MeasurementSeries.organisation_id)
@@ -373,6 +442,8 @@ def series(session: Session, series_id: int, vendor_id: str | None) -> Any:
 
 
 def history(session: Session, series_id: int) -> Sequence[Any]:
+    """Every version of a series with its vendor's name, as rows (version, vendor name), oldest
+    first."""
     return session.execute(
         select(MeasurementVersion, Vendor.name)
         .join(Vendor, Vendor.id == MeasurementVersion.vendor_id)

@@ -8,13 +8,13 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from kpi_api.auth import AnyRoleDep, PublisherDep, VendorDep, VendorOrPublisherDep
+from kpi_api.auth import AnyRoleDep, PublisherDep, SubmitterDep, SubmitterOrPublisherDep
 from kpi_api.db import SessionDep
 from kpi_api.errors import PROBLEM_MEDIA_TYPE, problem_responses
 from kpi_api.i18n import LangDep
 from kpi_api.periods import PERIOD_PATTERN
 from kpi_api.strict import NoNul
-from kpi_api.submissions import service
+from kpi_api.submissions import rules, service
 from kpi_api.submissions.parsing import CSV_COLUMNS
 from kpi_api.submissions.schemas import (
     MeasurementHistory,
@@ -82,7 +82,7 @@ PAGE = problem_responses(400, 401, 403, 404, 422)  # 400: a cursor this list did
 async def submit(
     request: Request,
     session: SessionDep,
-    principal: VendorDep,
+    principal: SubmitterDep,
     lang: LangDep,
     mode: Annotated[
         Mode, Query(description="all_or_nothing (default): any rejected row rejects the batch.")
@@ -119,16 +119,16 @@ async def submit(
         headers["Idempotent-Replayed"] = "true"
     body = outcome.report.model_dump(mode="json")
     if outcome.status == 422:
+        rejected = rules.SUBMISSION_REJECTED
         problem = SubmissionRejected(
-            type="urn:kpi-api:problem:submission_rejected",
+            type=f"urn:kpi-api:problem:{rejected.code}",
             title="Unprocessable Content",
             status=422,
-            detail=f"{outcome.report.rejected} of {outcome.report.rows} rows were rejected; "
-            "nothing was stored."
-            if not outcome.report.accepted
-            else None,
+            detail=None
+            if outcome.report.accepted
+            else rejected.render(lang, rejected=outcome.report.rejected, rows=outcome.report.rows),
             instance=request.url.path,
-            code="submission_rejected",
+            code=rejected.code,
             submission=outcome.report,
         )
         return JSONResponse(
@@ -146,7 +146,7 @@ async def submit(
 
 @router.get("/submissions/{submission_id}", response_model=SubmissionReport, responses=READ)
 def get_submission(
-    submission_id: SubmissionIdPath, session: SessionDep, principal: VendorOrPublisherDep
+    submission_id: SubmissionIdPath, session: SessionDep, principal: SubmitterOrPublisherDep
 ) -> SubmissionReport:
     """A submission's status and report (its vendor, or the publisher)."""
     found = service.get_submission(session, submission_id=submission_id, principal=principal)
@@ -159,7 +159,7 @@ def get_submission(
     responses={200: {"content": {"application/json": {}, "text/csv": {}}}, **READ},
 )
 def get_raw_submission(
-    submission_id: SubmissionIdPath, session: SessionDep, principal: VendorOrPublisherDep
+    submission_id: SubmissionIdPath, session: SessionDep, principal: SubmitterOrPublisherDep
 ) -> Response:
     """The body exactly as it was received, for audit and reprocessing."""
     found = service.get_submission(session, submission_id=submission_id, principal=principal)
@@ -180,7 +180,7 @@ def _is_utf8(body: bytes) -> bool:
 @router.get("/measurements", response_model=MeasurementPage, responses=PAGE)
 def list_measurements(
     session: SessionDep,
-    principal: VendorOrPublisherDep,
+    principal: SubmitterOrPublisherDep,
     organisation: Annotated[str | None, Query(max_length=40), NoNul] = None,
     kpi: Annotated[str | None, Query(max_length=40), NoNul] = None,
     period: Annotated[str | None, Query(pattern=PERIOD_PATTERN)] = None,
@@ -207,7 +207,7 @@ def list_measurements(
 def measurement_history(
     measurement_id: Annotated[int, Path(ge=1, le=2**62)],
     session: SessionDep,
-    principal: VendorOrPublisherDep,
+    principal: SubmitterOrPublisherDep,
 ) -> MeasurementHistory:
     """Every version of a measurement: who sent what, when, and what superseded it."""
     return service.measurement_history(session, series_id=measurement_id, principal=principal)

@@ -22,9 +22,9 @@ from kpi_api.periods import parse_period
 from kpi_api.reference import service as reference
 from kpi_api.registry import service as registry
 from kpi_api.submissions import repository as repo
-from kpi_api.submissions.models import PeriodLock, Submission
+from kpi_api.submissions import rules
+from kpi_api.submissions.models import MeasurementVersion, PeriodLock, Submission
 from kpi_api.submissions.parsing import media_type, parse_body
-from kpi_api.submissions.rules import RULES
 from kpi_api.submissions.schemas import (
     MeasurementHistory,
     MeasurementPage,
@@ -47,6 +47,10 @@ from kpi_api.submissions.validation import (
 )
 from kpi_api.web.pagination import decode_cursor, page
 
+#: Who submits: vendors, and organisation keys through their organisation's own registration;
+#: each sees only the submissions and measurements of the organisations its vendor acts for.
+SUBMITTERS = frozenset({Role.vendor, Role.organisation})
+
 
 @dataclass
 class Outcome:
@@ -59,6 +63,9 @@ class Outcome:
 
 @dataclass
 class Request:
+    """A submission as received: the raw body and its Content-Type, the mode, whether it is a dry
+    run, its Idempotency-Key and the client's language."""
+
     body: bytes
     content_type: str | None
     mode: Mode
@@ -68,6 +75,8 @@ class Request:
 
 
 def request_digest(req: Request) -> str:
+    """The SHA-256 (hex) of what makes two submissions the same request (media type, mode, dry run
+    and body): an Idempotency-Key may be sent again only with the same digest."""
     h = hashlib.sha256()
     for part in (media_type(req.content_type), req.mode.value, str(req.dry_run)):
         h.update(part.encode() + b"\x00")
@@ -106,16 +115,16 @@ def _authorise(
     orgs = registry.organisations_for_vendor(session, vendor_id=principal.vendor_id, codes=codes)
     refused = sorted(codes - orgs.keys())
     if refused:
-        rule = RULES["organisation_not_authorised"]
+        rule = rules.ORGANISATION_NOT_AUTHORISED
         raise Forbidden(
-            rule.message(lang, organisation=refused[0]),
-            code=rule.code,
+            rule,
+            params={"organisation": refused[0]},
             errors=[
                 FieldError(
                     location="body",
                     pointer="/measurements",
                     code=rule.code,
-                    message=rule.message(lang, organisation=code),
+                    message=rule.render(lang, organisation=code),
                 )
                 for code in refused[:100]
             ],
@@ -125,36 +134,37 @@ def _authorise(
 
 def _check_stored(
     session: Session, rows: list[ValidRow], lang: str
-) -> tuple[list[ValidRow], list[RowError], dict[tuple, repo.Current]]:
+) -> tuple[list[ValidRow], list[RowError], dict[repo.NaturalKey, repo.Current]]:
     """Reject withdrawals of a measurement that never existed; return the stored state of the
     series the rows touch. (Withdrawing one already withdrawn is no error: ``_outcome`` calls it
     unchanged, so a batch sent again is accepted again.)"""
     stored = repo.existing(session, [r.natural_key for r in rows])
     kept, errors = [], []
-    rule = RULES["nothing_to_withdraw"]
+    rule = rules.NOTHING_TO_WITHDRAW
     for r in rows:
         cur = stored.get(r.natural_key)
         if r.withdraw and (cur is None or cur.version_id is None):
             errors.append(
-                RowError(row=r.row, field="withdraw", code=rule.code, message=rule.message(lang))
+                RowError(row=r.row, field="withdraw", code=rule.code, message=rule.render(lang))
             )
         else:
             kept.append(r)
     return kept, errors, stored
 
 
-def _series_row(r: ValidRow) -> tuple[Any, ...]:
-    """A new series, in ``repo.SERIES_COLUMNS`` order (without the id)."""
-    return (
-        r.organisation_id,
-        r.kpi,
-        r.period.code,
-        r.period.type,
-        r.period.start,
-        r.period.end,
-        r.municipality,
-        r.natural_key[4],
-        r.disaggregation,
+def _series_row(r: ValidRow) -> repo.SeriesRow:
+    """The new series of a row (its id drawn by ``repo.insert_series``)."""
+    return repo.SeriesRow(
+        id=None,
+        organisation_id=r.organisation_id,
+        kpi_code=r.kpi,
+        period=r.period.code,
+        period_type=r.period.type,
+        period_start=r.period.start,
+        period_end=r.period.end,
+        municipality_code=r.municipality,
+        disaggregation_key=r.natural_key[4],
+        disaggregation=r.disaggregation,
     )
 
 
@@ -173,7 +183,7 @@ def _outcome(r: ValidRow, cur: repo.Current | None) -> Change:
 
 
 def _plan(
-    rows: list[ValidRow], stored: dict[tuple, repo.Current]
+    rows: list[ValidRow], stored: dict[repo.NaturalKey, repo.Current]
 ) -> tuple[dict[Change, int], list[tuple[ValidRow, repo.Current | None]]]:
     """Classify every row against the stored measurements; return the counts and the rows that
     need a new version, with their series' current state. The dry run and the real run both
@@ -192,14 +202,14 @@ def _plan(
 def _store(
     session: Session,
     rows: list[ValidRow],
-    stored: dict[tuple, repo.Current],
+    stored: dict[repo.NaturalKey, repo.Current],
     *,
     submission_id: str,
     vendor_id: str,
 ) -> dict[Change, int]:
     # Sorted, so concurrent batches take the unique-index locks in one order (no deadlock).
     fresh = sorted((r for r in rows if r.natural_key not in stored), key=lambda r: r.natural_key)
-    new_ids: dict[tuple, int] = {}  # series created here (no version yet)
+    new_ids: dict[repo.NaturalKey, int] = {}  # series created here (no version yet)
     if fresh:
         try:
             new_ids = repo.insert_series(session, [_series_row(r) for r in fresh])
@@ -210,7 +220,8 @@ def _store(
             stored = stored | repo.existing(session, raced)
     counts, writes = _plan(rows, stored)
     now = utcnow()
-    versions, superseded = [], []
+    versions: list[repo.VersionRow] = []
+    superseded: list[int] = []
     changed: set[tuple[str, int]] = set()  # (KPI, year) written
     for r, cur in writes:
         if cur is None:  # a series created above
@@ -221,29 +232,29 @@ def _store(
             series_id, version = cur.series_id, (cur.version or 0) + 1
         changed.add((r.kpi, r.period.start.year))
         versions.append(
-            (  # in repo.VERSION_COLUMNS order
-                series_id,
-                r.organisation_id,
-                r.kpi,
-                r.period.type,
-                r.period.start,
-                r.period.end,
-                r.municipality,
-                r.natural_key[4],
-                version,
-                r.kpi_version,
-                r.withdraw,
-                r.value,
-                r.numerator,
-                r.denominator,
-                r.n,
-                r.note,
-                r.record_id,
-                submission_id,
-                vendor_id,
-                now,
-                None,
-                True,
+            repo.VersionRow(
+                series_id=series_id,
+                organisation_id=r.organisation_id,
+                kpi_code=r.kpi,
+                period_type=r.period.type,
+                period_start=r.period.start,
+                period_end=r.period.end,
+                municipality_code=r.municipality,
+                disaggregation_key=r.natural_key[4],
+                version=version,
+                kpi_version=r.kpi_version,
+                withdrawn=r.withdraw,
+                value=r.value,
+                numerator=r.numerator,
+                denominator=r.denominator,
+                n=r.n,
+                note=r.note,
+                record_id=r.record_id,
+                submission_id=submission_id,
+                vendor_id=vendor_id,
+                created_at=now,
+                superseded_at=None,
+                is_current=True,
             )
         )
     superseded.sort()
@@ -260,20 +271,27 @@ def _store(
 
 
 def _concurrent() -> KpiApiError:
-    rule = RULES["concurrent_update"]
-    return Conflict(rule.en, code=rule.code, headers={"Retry-After": "1"})
+    return Conflict(rules.CONCURRENT_UPDATE, headers={"Retry-After": "1"})
 
 
 def _replay(existing: Submission, digest: str) -> Outcome:
     if existing.request_sha256 != digest:
-        rule = RULES["idempotency_key_reused"]
-        raise Conflict(rule.en, code=rule.code)
+        raise Conflict(rules.IDEMPOTENCY_KEY_REUSED)
     return Outcome(existing.response_status, _stored_report(existing.report), replayed=True)
 
 
 def submit(session: Session, *, principal: Principal, req: Request, max_rows: int) -> Outcome:
-    """Validate a batch and, unless it is a dry run, store it in this transaction."""
-    assert principal.role is Role.vendor and principal.vendor_id is not None
+    """Validate a batch and, unless it is a dry run, store it in this transaction.
+
+    The outcome's status: 201 stored (whole, or in partial mode the valid rows), 200 a dry run that
+    would store, 422 nothing stored; a known Idempotency-Key replays the stored outcome. Raises
+    Conflict (409 ``idempotency_key_reused`` for the key of another request; ``concurrent_update``,
+    Retry-After: 1, when another batch wrote the same series at once), KpiApiError (422
+    ``batch_empty``; 413 ``batch_too_large`` over ``max_rows`` rows), Forbidden (403
+    ``organisation_not_authorised``) and what ``parsing.parse_body`` raises (400, 415).
+    """
+    # An organisation key submits through its organisation's own registration (a vendor).
+    assert principal.role in SUBMITTERS and principal.vendor_id is not None
     digest = request_digest(req)
     if req.idempotency_key is not None and not req.dry_run:
         existing = repo.submission_by_key(session, principal.vendor_id, req.idempotency_key)
@@ -282,11 +300,10 @@ def submit(session: Session, *, principal: Principal, req: Request, max_rows: in
 
     raw_rows = parse_body(req.body, req.content_type, req.lang)
     if not raw_rows:
-        raise KpiApiError(RULES["batch_empty"].message(req.lang), code="batch_empty", status=422)
+        raise KpiApiError(rules.BATCH_EMPTY, status=422)
     if len(raw_rows) > max_rows:
-        rule = RULES["batch_too_large"]
         raise KpiApiError(
-            rule.message(req.lang, limit=max_rows, rows=len(raw_rows)), code=rule.code, status=413
+            rules.BATCH_TOO_LARGE, params={"limit": max_rows, "rows": len(raw_rows)}, status=413
         )
     orgs = _authorise(session, principal, raw_rows, req.lang)
     ctx = _context(session, raw_rows, orgs, req.lang)
@@ -382,19 +399,23 @@ def _open_submission(
 
 def _scope(principal: Principal) -> str | None:
     """The vendor whose organisations bound what the principal sees; None for all."""
-    return principal.vendor_id if principal.role is Role.vendor else None
+    return principal.vendor_id if principal.role in SUBMITTERS else None
 
 
 def get_submission(session: Session, *, submission_id: str, principal: Principal) -> Submission:
+    """A submission the principal may see (a submitter: its vendor's own). Raises NotFound (404
+    ``submission_not_found``)."""
     found = session.get(Submission, submission_id)
-    if found is None or (principal.role is Role.vendor and found.vendor_id != principal.vendor_id):
-        raise NotFound(f"Submission {submission_id} does not exist.", code="submission_not_found")
+    if found is None or (principal.role in SUBMITTERS and found.vendor_id != principal.vendor_id):
+        raise NotFound(rules.SUBMISSION_NOT_FOUND, params={"submission": submission_id})
     return found
 
 
 def report_of(submission: Submission) -> SubmissionReport:
+    """A submission's report, in today's terms. Raises NotFound (404 ``submission_not_found``) while
+    it has none."""
     if not submission.report:
-        raise NotFound("The submission has no report yet.", code="submission_not_found")
+        raise NotFound(rules.SUBMISSION_HAS_NO_REPORT)
     return _stored_report(submission.report)
 
 
@@ -421,6 +442,9 @@ def list_measurements(
     limit: int,
     cursor: str | None,
 ) -> MeasurementPage:
+    """A page of current measurements by id, of the submitter's organisations (the publisher: all),
+    filtered where given; values as sent (a percentage on a 0–100 scale). Raises KpiApiError (400
+    ``invalid_cursor``)."""
     after = decode_cursor(cursor, "measurements", int)
     rows = repo.current_measurements(
         session,
@@ -442,12 +466,7 @@ def list_measurements(
             municipality=s.municipality_code,
             period=s.period,
             disaggregation=s.disaggregation,
-            value=_number(v.value),
-            numerator=_whole(v.numerator),
-            denominator=_whole(v.denominator),
-            n=v.n,
-            note=v.note,
-            record_id=v.record_id,
+            **_as_sent(v),
             version=v.version,
             submission=v.submission_id,
             submitted_at=v.created_at,
@@ -466,12 +485,26 @@ def _whole(x: float | None) -> int | None:
     return None if x is None else int(x)
 
 
+def _as_sent(v: MeasurementVersion) -> dict[str, Any]:
+    """A version's value, parts, note and record id as the vendor sent them."""
+    return {
+        "value": _number(v.value),
+        "numerator": _whole(v.numerator),
+        "denominator": _whole(v.denominator),
+        "n": v.n,
+        "note": v.note,
+        "record_id": v.record_id,
+    }
+
+
 def measurement_history(
     session: Session, *, series_id: int, principal: Principal
 ) -> MeasurementHistory:
+    """Every version of a measurement series, oldest first, values as sent. Raises NotFound (404
+    ``measurement_not_found``, also for a series the principal may not see)."""
     found = repo.series(session, series_id, _scope(principal))
     if found is None:
-        raise NotFound(f"Measurement {series_id} does not exist.", code="measurement_not_found")
+        raise NotFound(rules.MEASUREMENT_NOT_FOUND, params={"measurement": series_id})
     s, org_code = found
     return MeasurementHistory(
         id=s.id,
@@ -486,12 +519,7 @@ def measurement_history(
                 kpi_version=v.kpi_version,
                 withdrawn=v.withdrawn,
                 current=v.is_current,
-                value=_number(v.value),
-                numerator=_whole(v.numerator),
-                denominator=_whole(v.denominator),
-                n=v.n,
-                note=v.note,
-                record_id=v.record_id,
+                **_as_sent(v),
                 submission=v.submission_id,
                 vendor=vendor_name,
                 submitted_at=v.created_at,
@@ -517,9 +545,10 @@ def _lock_read(lock: PeriodLock) -> PeriodLockRead:
 
 
 def lock_period(session: Session, *, data: PeriodLockCreate, actor: str) -> PeriodLockRead:
+    """Close a period for writes. Raises Conflict (409 ``period_already_locked``)."""
     period = parse_period(data.period)
     if session.get(PeriodLock, period.code) is not None:
-        raise Conflict(f"Period {period.code} is already closed.", code="period_already_locked")
+        raise Conflict(rules.PERIOD_ALREADY_LOCKED, params={"period": period.code})
     lock = PeriodLock(
         period=period.code,
         period_start=period.start,
@@ -551,21 +580,25 @@ def ensure_locked(session: Session, *, period: str, reason: str, actor: str) -> 
 
 
 def unlock_period(session: Session, *, period: str) -> None:
+    """Reopen a closed period. Raises NotFound (404 ``period_lock_not_found``)."""
     lock = session.get(PeriodLock, period)
     if lock is None:
-        raise NotFound(f"Period {period} is not closed.", code="period_lock_not_found")
+        raise NotFound(rules.PERIOD_LOCK_NOT_FOUND, params={"period": period})
     session.delete(lock)
     session.flush()
 
 
 def list_locks(session: Session) -> list[PeriodLockRead]:
+    """Every period lock, by the start of its period."""
     return [_lock_read(lock) for lock in repo.locks(session)]
 
 
 def validation_rules() -> list[ValidationRuleRead]:
+    """Every validation rule: its code, level (``row`` or ``request``), field, and English and Dutch
+    text."""
     return [
         ValidationRuleRead(
             code=r.code, level=r.level, field=r.field, message_en=r.en, message_nl=r.nl
         )
-        for r in RULES.values()
+        for r in rules.RULES.values()
     ]

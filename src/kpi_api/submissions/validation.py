@@ -1,7 +1,7 @@
 """Validate measurements against the KPI definition they name: plain functions, no I/O.
 
 Everything a row is checked against is loaded once per batch into a ``Context``; each check
-below enforces one rule of ``rules.RULES`` and reports it with its code.
+below enforces the rules it names (``rules.PERIOD_IN_FUTURE``), each in one place.
 """
 
 from __future__ import annotations
@@ -20,32 +20,40 @@ from kpi_api.catalogue.service import (
     effective_count_max,
     effective_value_max,
 )
+from kpi_api.disaggregation import disaggregation_key
 from kpi_api.errors import Forbidden
-from kpi_api.periods import FINENESS, Period, parse_period
+from kpi_api.periods import Period, parse_period
 from kpi_api.reference.service import MunicipalityInfo
 from kpi_api.registry.service import OrganisationInfo
 from kpi_api.strict import has_nul
+from kpi_api.submissions import rules
 from kpi_api.submissions.parsing import Cell, CsvRow
-from kpi_api.submissions.rules import JSON_TYPES, RULES, TEXTS
+from kpi_api.submissions.rules import JSON_TYPES, Rule
 from kpi_api.submissions.schemas import MeasurementIn, RowError
+from kpi_api.vocabulary import Aggregation, PeriodType, ValueType
 
 MAX_N = 1_000_000_000  # observations behind one mean; the column is a 32-bit integer
 _AMOUNT_DECIMALS = 2  # amounts are exact to the cent
+# Members compared with per row, bound once (see ``kpi_api.vocabulary``).
+_SUM, _RATIO, _MEAN = Aggregation.sum, Aggregation.ratio_of_sums, Aggregation.weighted_mean
+_COUNT, _AMOUNT = ValueType.count, ValueType.amount_eur
 _VALUE_FIELDS = ("value", "numerator", "denominator", "mean", "n")
-_EXPECTED = {
-    "sum": ("value",),
-    "ratio_of_sums": ("numerator", "denominator"),
-    "weighted_mean": ("mean", "n"),
+_EXPECTED: dict[str, tuple[str, ...]] = {
+    _SUM: ("value",),
+    _RATIO: ("numerator", "denominator"),
+    _MEAN: ("mean", "n"),
 }
 _PERIOD_WORDS = {
-    "en": {"year": "year", "quarter": "quarter", "month": "month"},
-    "nl": {"year": "jaar", "quarter": "kwartaal", "month": "maand"},
+    "en": {PeriodType.year: "year", PeriodType.quarter: "quarter", PeriodType.month: "month"},
+    "nl": {PeriodType.year: "jaar", PeriodType.quarter: "kwartaal", PeriodType.month: "maand"},
 }
-_PYDANTIC_CODES = {
-    "missing": "field_missing",
-    "extra_forbidden": "field_unknown",
-    "string_too_long": "field_too_long",
-    "too_long": "field_too_long",
+#: Pydantic's error types, the rule each breaks, and whether its message shows pydantic's
+#: detail; any other type breaks ``field_invalid``.
+_PYDANTIC_RULES: dict[str, tuple[Rule, bool]] = {
+    "missing": (rules.FIELD_MISSING, False),
+    "extra_forbidden": (rules.FIELD_UNKNOWN, False),
+    "string_too_long": (rules.FIELD_TOO_LONG, True),
+    "too_long": (rules.FIELD_TOO_LONG, True),
 }
 
 
@@ -107,14 +115,17 @@ class ValidRow:
         )
 
 
-def disaggregation_key(disaggregation: dict[str, str]) -> str:
-    """Canonical text of a disaggregation: ``age_band=12-17;gender=V``; empty for a total."""
-    if not disaggregation:
-        return ""
-    if len(disaggregation) == 1:  # the common breakdown: no sorting needed
-        ((dimension, code),) = disaggregation.items()
-        return f"{dimension}={code}"
-    return ";".join([f"{k}={v}" for k, v in sorted(disaggregation.items())])
+def percentage(numerator: float, denominator: float) -> float:
+    """The value stored for a ratio of sums: ``numerator`` as a percentage (0 to 100) of
+    ``denominator``, both counts.
+
+    Raises ``ValueError`` unless ``0 <= numerator <= denominator`` and ``denominator > 0``
+    (the rules ``negative_count``, ``denominator_not_positive`` and
+    ``numerator_exceeds_denominator``, which ``_value`` reports as row errors before it asks).
+    """
+    if not (denominator > 0 and 0 <= numerator <= denominator):
+        raise ValueError(f"not a ratio of counts: {numerator} / {denominator}")
+    return 100.0 * numerator / denominator
 
 
 class _Row:
@@ -127,14 +138,15 @@ class _Row:
         self.ctx = ctx
         self.errors: list[RowError] = []
 
-    def fail(self, rule_code: str, field_name: str | None = None, /, **params: object) -> None:
-        rule = RULES[rule_code]
+    def fail(self, rule: Rule, field_name: str | None = None, /, **params: object) -> None:
+        """Report ``rule``, about ``field_name`` (default: the rule's field); ``params`` are
+        exactly those its message names."""
         self.errors.append(
             RowError(
                 row=self.row,
                 field=field_name if field_name is not None else rule.field,
                 code=rule.code,
-                message=rule.message(self.ctx.lang, **params),
+                message=rule.render(self.ctx.lang, **params),
             )
         )
 
@@ -160,15 +172,32 @@ def _nul_field(m: MeasurementIn) -> str | None:
 def _shape(
     raw: Any, row: _Row, parsed: MeasurementIn | None, check_nul: bool
 ) -> MeasurementIn | None:
+    """The row as a measurement (``parsed``, or ``raw`` parsed), or None after reporting why it
+    is none: cells that cannot be read, fields missing, unknown, too long or invalid, NUL."""
     if parsed is None:
-        parsed = _parse(raw, row)
-        if parsed is None:
+        raw, unreadable = read_cells(raw)
+        for name, why in unreadable:  # CSV cells that are no number (etc.) in the file's dialect
+            row.fail(rules.FIELD_INVALID, name, field=name, detail=why)
+        if not isinstance(raw, dict):
+            row.fail(rules.FIELD_INVALID, "", field="measurement", detail="expected an object")
             return None
-    if not check_nul:
-        return parsed
-    name = _nul_field(parsed)
-    if name is not None:
-        row.fail("field_invalid", name, field=name, detail="text may not contain NUL characters")
+        try:
+            parsed = MeasurementIn.model_validate(raw)
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                loc = ".".join(str(p) for p in err["loc"]) or "measurement"
+                rule, shows_detail = _PYDANTIC_RULES.get(err["type"], (rules.FIELD_INVALID, True))
+                if shows_detail:
+                    detail = _detail(err, row.ctx.lang)
+                    row.fail(rule, loc.split(".")[0], field=loc, detail=detail)
+                else:
+                    row.fail(rule, loc.split(".")[0], field=loc)
+            return None
+        if unreadable:
+            return None
+    if check_nul and (nul := _nul_field(parsed)) is not None:
+        detail = "text may not contain NUL characters"
+        row.fail(rules.FIELD_INVALID, nul, field=nul, detail=detail)
         return None
     return parsed
 
@@ -224,60 +253,42 @@ def _detail(err: Any, lang: str) -> str:
     if expected == "number" and given == "integer":  # a whole number beyond any float
         shown = str(err["input"])
         shown = shown if len(shown) <= 24 else f"{shown[:20]}...({len(shown)} digits)"
-        return TEXTS["number_too_large"].message(lang, cell=shown)
+        return rules.NUMBER_TOO_LARGE.render(lang, cell=shown)
     words = JSON_TYPES[lang if lang in JSON_TYPES else "en"]
-    return TEXTS["json_type"].message(lang, expected=words[expected], given=words[given])
-
-
-def _parse(raw: Any, row: _Row) -> MeasurementIn | None:
-    raw, unreadable = read_cells(raw)
-    for name, why in unreadable:  # CSV cells that are no number (etc.) in the file's dialect
-        row.fail("field_invalid", name, field=name, detail=why)
-    if not isinstance(raw, dict):
-        row.fail("field_invalid", "", field="measurement", detail="expected an object")
-        return None
-    try:
-        parsed = MeasurementIn.model_validate(raw)
-    except ValidationError as exc:
-        for err in exc.errors(include_url=False):
-            loc = ".".join(str(p) for p in err["loc"]) or "measurement"
-            code = _PYDANTIC_CODES.get(err["type"], "field_invalid")
-            row.fail(code, loc.split(".")[0], field=loc, detail=_detail(err, row.ctx.lang))
-        return None
-    return None if unreadable else parsed
+    return rules.JSON_TYPE.render(lang, expected=words[expected], given=words[given])
 
 
 def _spec(m: MeasurementIn, row: _Row) -> KpiSpec | None:
     ctx = row.ctx
     versions = ctx.specs.get(m.kpi)
     if not versions:
-        row.fail("kpi_unknown", kpi=m.kpi)
+        row.fail(rules.KPI_UNKNOWN, kpi=m.kpi)
         return None
     number = m.kpi_version
     if number is None:
         if m.release is not None:
             members = ctx.releases.get(m.release)
             if members is None:
-                row.fail("release_unknown", release=m.release)
+                row.fail(rules.RELEASE_UNKNOWN, release=m.release)
                 return None
             release_id = m.release
         elif ctx.current_release is not None:
             release_id, members = ctx.current_release
         else:
-            row.fail("kpi_not_in_release", kpi=m.kpi, release="-")
+            row.fail(rules.KPI_NOT_IN_RELEASE, kpi=m.kpi, release="-")
             return None
         number = members.get(m.kpi)
         if number is None:
-            row.fail("kpi_not_in_release", kpi=m.kpi, release=release_id)
+            row.fail(rules.KPI_NOT_IN_RELEASE, kpi=m.kpi, release=release_id)
             return None
         if m.release is None:
             number = _in_force(versions, number, m.period)
     spec = versions.get(number)
     if spec is None:
-        row.fail("kpi_version_unknown", kpi=m.kpi, version=number)
+        row.fail(rules.KPI_VERSION_UNKNOWN, kpi=m.kpi, version=number)
         return None
     if not spec.published:
-        row.fail("kpi_not_published", kpi=m.kpi, version=number)
+        row.fail(rules.KPI_NOT_PUBLISHED, kpi=m.kpi, version=number)
         return None
     return spec
 
@@ -307,16 +318,18 @@ def _period(m: MeasurementIn, spec: KpiSpec, row: _Row) -> Period | None:
     try:
         period = parse_period(m.period)
     except ValueError:
-        row.fail("period_invalid", period=m.period)
+        row.fail(rules.PERIOD_INVALID, period=m.period)
         return None
     ok = True
     if period.type not in spec.period_types:
         words = _PERIOD_WORDS[row.ctx.lang]
-        allowed = "/".join(words[t] for t in sorted(spec.period_types, key=FINENESS.get))
-        row.fail("period_type_not_allowed", kpi=spec.code, allowed=allowed, type=words[period.type])
+        allowed = "/".join(words[t] for t in PeriodType.coarsest_first(spec.period_types))
+        row.fail(
+            rules.PERIOD_TYPE_NOT_ALLOWED, kpi=spec.code, allowed=allowed, type=words[period.type]
+        )
         ok = False
     if period.end >= row.ctx.today:
-        row.fail("period_in_future", period=period.code, end=period.end.isoformat())
+        row.fail(rules.PERIOD_IN_FUTURE, period=period.code, end=period.end.isoformat())
         ok = False
     if not m.withdraw and not spec.governs(period.start):
         # A series break puts the period under another definition: name the version to use.
@@ -325,7 +338,7 @@ def _period(m: MeasurementIn, spec: KpiSpec, row: _Row) -> Period | None:
         named = "release" if m.release is not None and m.kpi_version is None else None
         if spec.definition_end is not None and period.start >= spec.definition_end:
             row.fail(
-                "kpi_version_replaced",
+                rules.KPI_VERSION_REPLACED,
                 named,
                 kpi=spec.code,
                 version=spec.version,
@@ -335,7 +348,7 @@ def _period(m: MeasurementIn, spec: KpiSpec, row: _Row) -> Period | None:
             )
         else:
             row.fail(
-                "kpi_version_not_in_force",
+                rules.KPI_VERSION_NOT_IN_FORCE,
                 named,
                 kpi=spec.code,
                 version=spec.version,
@@ -345,10 +358,10 @@ def _period(m: MeasurementIn, spec: KpiSpec, row: _Row) -> Period | None:
             )
         ok = False
     if spec.deprecated_from is not None and period.start >= spec.deprecated_from:
-        use = "gebruik" if row.ctx.lang == "nl" else "use"
-        successor = f"; {use} {spec.successor}" if spec.successor else ""
+        word = "gebruik" if row.ctx.lang == "nl" else "use"
+        successor = f"; {word} {spec.successor}" if spec.successor else ""
         row.fail(
-            "kpi_deprecated",
+            rules.KPI_DEPRECATED,
             kpi=spec.code,
             since=spec.deprecated_from.isoformat(),
             successor=successor,
@@ -356,7 +369,7 @@ def _period(m: MeasurementIn, spec: KpiSpec, row: _Row) -> Period | None:
         ok = False
     for lock in row.ctx.locks:
         if lock.overlaps(period):
-            row.fail("period_locked", period=period.code, lock=lock.code)
+            row.fail(rules.PERIOD_LOCKED, period=period.code, lock=lock.code)
             ok = False
             break
     return period if ok else None
@@ -365,15 +378,17 @@ def _period(m: MeasurementIn, spec: KpiSpec, row: _Row) -> Period | None:
 def _place(m: MeasurementIn, period: Period | None, org: OrganisationInfo, row: _Row) -> bool:
     info = row.ctx.municipalities.get(m.municipality)
     if info is None:
-        row.fail("municipality_unknown", municipality=m.municipality)
+        row.fail(rules.MUNICIPALITY_UNKNOWN, municipality=m.municipality)
         return False
     ok = True
     if period is not None and not info.overlaps(period.start, period.end):
-        row.fail("municipality_not_valid", municipality=m.municipality, period=period.code)
+        row.fail(rules.MUNICIPALITY_NOT_VALID, municipality=m.municipality, period=period.code)
         ok = False
     if m.municipality not in org.municipalities:
         row.fail(
-            "organisation_not_in_municipality", organisation=org.code, municipality=m.municipality
+            rules.ORGANISATION_NOT_IN_MUNICIPALITY,
+            organisation=org.code,
+            municipality=m.municipality,
         )
         ok = False
     return ok
@@ -387,18 +402,20 @@ def _dimensions(m: MeasurementIn, spec: KpiSpec, row: _Row) -> bool:
     for dimension, code in m.disaggregation.items():
         if dimension not in spec.dimensions:
             allowed = ", ".join(spec.dimensions) or "none"
-            row.fail("dimension_not_allowed", kpi=spec.code, dimension=dimension, allowed=allowed)
+            row.fail(
+                rules.DIMENSION_NOT_ALLOWED, kpi=spec.code, dimension=dimension, allowed=allowed
+            )
             ok = False
         elif code == "":
-            row.fail("dimension_code_missing", dimension=dimension)
+            row.fail(rules.DIMENSION_CODE_MISSING, dimension=dimension)
             ok = False
         elif (code_list := row.ctx.code_lists.get(dimension)) is None or not code_list.accepts(
             code
         ):
-            row.fail("dimension_code_unknown", dimension=dimension, code=code)
+            row.fail(rules.DIMENSION_CODE_UNKNOWN, dimension=dimension, code=code)
             ok = False
         elif dimension in _AREA_PREFIX and code[2:6] != m.municipality[2:6]:
-            row.fail("area_outside_municipality", code=code, municipality=m.municipality)
+            row.fail(rules.AREA_OUTSIDE_MUNICIPALITY, code=code, municipality=m.municipality)
             ok = False
     return ok
 
@@ -428,68 +445,72 @@ def _value(m: MeasurementIn, spec: KpiSpec, row: _Row) -> float | object | None:
     given = {f for f in _VALUE_FIELDS if getattr(m, f) is not None}
     if m.withdraw:
         if given:
-            row.fail("value_form", "value", value_type="withdrawal", expected="no value fields")
+            row.fail(rules.VALUE_FORM, "value", value_type="withdrawal", expected="no value fields")
             return _INVALID
         return None
     expected = _EXPECTED[spec.aggregation]
     if given != set(expected):
-        row.fail("value_form", "value", value_type=spec.value_type, expected=" and ".join(expected))
+        row.fail(
+            rules.VALUE_FORM, "value", value_type=spec.value_type, expected=" and ".join(expected)
+        )
         return _INVALID
     count_max = effective_count_max(spec)
     ok = True
-    if spec.aggregation == "sum":
+    if spec.aggregation == _SUM:
         assert m.value is not None
         value = m.value
-        if spec.value_type == "count":
+        if spec.value_type == _COUNT:
             if not _whole(value):
-                row.fail("value_not_integer", "value", field="value")
+                row.fail(rules.VALUE_NOT_INTEGER, "value", field="value")
                 return _INVALID
             if value > count_max:
-                row.fail("value_too_large", "value", field="value", limit=count_max, kpi=spec.code)
+                row.fail(
+                    rules.VALUE_TOO_LARGE, "value", field="value", limit=count_max, kpi=spec.code
+                )
                 return _INVALID
-    elif spec.aggregation == "ratio_of_sums":
+    elif spec.aggregation == _RATIO:
         num, den = m.numerator, m.denominator
         assert num is not None and den is not None
         for name, x in (("numerator", num), ("denominator", den)):
             if not _whole(x):
-                row.fail("value_not_integer", name, field=name)
+                row.fail(rules.VALUE_NOT_INTEGER, name, field=name)
                 ok = False
             elif x < 0:
-                row.fail("negative_count", name, field=name)
+                row.fail(rules.NEGATIVE_COUNT, name, field=name)
                 ok = False
             elif x > count_max:
-                row.fail("value_too_large", name, field=name, limit=count_max, kpi=spec.code)
+                row.fail(rules.VALUE_TOO_LARGE, name, field=name, limit=count_max, kpi=spec.code)
                 ok = False
         if not ok:
             return _INVALID
         if den <= 0:
-            row.fail("denominator_not_positive")
+            row.fail(rules.DENOMINATOR_NOT_POSITIVE)
             return _INVALID
         if num > den:
-            row.fail("numerator_exceeds_denominator", numerator=int(num), denominator=int(den))
+            row.fail(rules.NUMERATOR_EXCEEDS_DENOMINATOR, numerator=int(num), denominator=int(den))
             return _INVALID
-        value = 100.0 * num / den
+        value = percentage(num, den)
     else:
         assert m.mean is not None and m.n is not None
         if not _whole(m.n) or m.n < 1:
-            row.fail("n_not_positive")
+            row.fail(rules.N_NOT_POSITIVE)
             return _INVALID
         limit = min(MAX_N, count_max)
         if m.n > limit:
-            row.fail("n_too_large", limit=limit, kpi=spec.code)
+            row.fail(rules.N_TOO_LARGE, limit=limit, kpi=spec.code)
             return _INVALID
         value = m.mean
-    field_name = "mean" if spec.aggregation == "weighted_mean" else "value"
+    field_name = "mean" if spec.aggregation == _MEAN else "value"
     # Amounts are exact to the cent, never rounded here: a value with more decimals is refused.
     # round() is correctly rounded, so it keeps exactly the floats written with <= 2 decimals.
-    if spec.value_type == "amount_eur" and round(value, _AMOUNT_DECIMALS) != value:
-        row.fail("value_too_precise", field_name, field=field_name, decimals=_AMOUNT_DECIMALS)
+    if spec.value_type == _AMOUNT and round(value, _AMOUNT_DECIMALS) != value:
+        row.fail(rules.VALUE_TOO_PRECISE, field_name, field=field_name, decimals=_AMOUNT_DECIMALS)
         return _INVALID
     low = spec.range_min if spec.range_min is not None else -math.inf
     high = effective_value_max(spec)
     if not low <= value <= high:
         row.fail(
-            "value_out_of_range",
+            rules.VALUE_OUT_OF_RANGE,
             field_name,
             value=_shown(value),
             low=_shown(low),
@@ -552,8 +573,7 @@ def validate_row(
     if org is None:
         # Authorisation looked at the raw codes; a code that only differs after parsing (e.g.
         # by a control character) is refused the same way.
-        rule = RULES["organisation_not_authorised"]
-        raise Forbidden(rule.message(ctx.lang, organisation=m.organisation), code=rule.code)
+        raise Forbidden(rules.ORGANISATION_NOT_AUTHORISED, params={"organisation": m.organisation})
     spec = _spec(m, row)
     if spec is None:
         _place(m, None, org, row)
@@ -598,13 +618,13 @@ def mark_duplicates(rows: list[ValidRow], ctx: Context) -> tuple[list[ValidRow],
     for r in rows:
         key = r.natural_key
         if key in first:
-            rule = RULES["duplicate_in_batch"]
+            rule = rules.DUPLICATE_IN_BATCH
             errors.append(
                 RowError(
                     row=r.row,
-                    field=None,
+                    field=rule.field,
                     code=rule.code,
-                    message=rule.message(ctx.lang, first=first[key]),
+                    message=rule.render(ctx.lang, first=first[key]),
                 )
             )
         else:
