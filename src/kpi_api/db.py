@@ -18,6 +18,7 @@ from sqlalchemy.types import TypeDecorator
 
 from kpi_api.config import Settings
 from kpi_api.errors import KpiApiError
+from kpi_api.messages import Message
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -37,6 +38,8 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """The moment in UTC (without offset on SQLite). Raises ``ValueError`` for a naive
+        datetime."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -45,6 +48,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """The stored moment as an aware datetime in UTC."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -53,10 +57,13 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def utcnow() -> datetime:
+    """Now, as an aware datetime in UTC."""
     return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
+    """The base of every table; constraints are named by ``NAMING_CONVENTION``."""
+
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
@@ -91,7 +98,8 @@ def make_engine(url: str, settings: Settings | None = None, **kwargs: Any) -> En
     The pool then holds a connection for each request ``limits.ConcurrencyLimit`` admits, and
     a few spare, so an admitted request never waits for one (waiting for a connection while
     holding a thread the holders need was how a burst froze the service); whatever wait is left
-    (a connection all the same, SQLite's write lock) ends after ``database_timeout_seconds``.
+    (a connection all the same, SQLite's write lock) ends after ``database_timeout_seconds`` (30 s
+    without ``settings``).
     """
     wait = settings.database_timeout_seconds if settings is not None else 30.0
     in_memory = make_url(url).database in (None, "", ":memory:")
@@ -123,11 +131,19 @@ def insert_once(session: Session, obj: Base) -> bool:
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """Sessions on ``engine`` that do not autoflush and keep their objects loaded after commit."""
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WRITE_OPTIONS = {"sqlite_begin": "IMMEDIATE"}
+
+
+DATABASE_BUSY = Message(
+    "database_busy",
+    "The database is busy; retry after the time in Retry-After.",
+    "De database is bezet; probeer het opnieuw na de tijd in Retry-After.",
+)
 
 
 class DatabaseBusy(KpiApiError):
@@ -137,10 +153,7 @@ class DatabaseBusy(KpiApiError):
     code = "database_busy"
 
     def __init__(self) -> None:
-        super().__init__(
-            "The database is busy; retry after the time in Retry-After.",
-            headers={"Retry-After": "1"},
-        )
+        super().__init__(DATABASE_BUSY, headers={"Retry-After": "1"})
 
 
 def _is_sqlite_busy(exc: OperationalError) -> bool:
@@ -152,7 +165,8 @@ def get_session(request: Request) -> Iterator[Session]:
     """Yield a session for one request; commit on success, roll back on any error.
 
     The connection (and for a write on SQLite the write lock) is taken here, before the route
-    runs, so running out of time waiting for it answers 503 ``database_busy``, not a 500.
+    runs, so running out of time waiting for it raises DatabaseBusy (503 ``database_busy``,
+    Retry-After: 1), not a 500.
     """
     factory: sessionmaker[Session] = request.app.state.sessionmaker
     with factory() as session:

@@ -13,13 +13,25 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
-from kpi_api.i18n import language
+from kpi_api.i18n import language, scope_language
 from kpi_api.messages import Message, MessageError
 
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+VALIDATION_FAILED = Message(
+    "validation_failed",
+    "The request does not match the schema; see errors.",
+    "Het verzoek voldoet niet aan het schema; zie errors.",
+)
+CONCURRENT_UPDATE = Message(
+    "concurrent_update",
+    "Another request changed the same data at the same moment; retry.",
+    "Een ander verzoek wijzigde op hetzelfde moment dezelfde gegevens; probeer het opnieuw.",
+)
 
 
 class FieldError(BaseModel):
@@ -91,33 +103,52 @@ class BodyError(StarletteHTTPException):
     """A request body that cannot be read as sent (raised while FastAPI reads the body, which
     lets only HTTP exceptions through): a problem with its code and field errors."""
 
-    def __init__(self, detail: str, *, code: str, errors: list[FieldError]) -> None:
-        super().__init__(status_code=400, detail=detail)
+    def __init__(
+        self,
+        detail: Message,
+        *,
+        params: Mapping[str, object] | None = None,
+        code: str,
+        errors: list[FieldError],
+    ) -> None:
+        self.texts = detail.texts(**(params or {}))
+        super().__init__(status_code=400, detail=self.texts["en"])
         self.code = code
         self.errors = errors
 
 
 class NotFound(KpiApiError):
+    """404: what the request names does not exist (code ``not_found`` unless its message says)."""
+
     status = 404
     code = "not_found"
 
 
 class Conflict(KpiApiError):
+    """409: the request clashes with what is stored (code ``conflict`` unless its message says)."""
+
     status = 409
     code = "conflict"
 
 
 class Unprocessable(KpiApiError):
+    """422: the request is well formed but breaks a rule (code ``unprocessable`` unless its message
+    says)."""
+
     status = 422
     code = "unprocessable"
 
 
 class Unauthorized(KpiApiError):
+    """401: no usable API key (code ``unauthenticated`` unless its message says)."""
+
     status = 401
     code = "unauthenticated"
 
 
 class Forbidden(KpiApiError):
+    """403: the key may not do this (code ``forbidden`` unless its message says)."""
+
     status = 403
     code = "forbidden"
 
@@ -131,6 +162,8 @@ def problem_response(
     errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    """A problem+json response (RFC 9457): ``type`` ``urn:kpi-api:problem:<code>``, ``title`` the
+    status's phrase; absent fields are left out."""
     body = Problem(
         type=f"urn:kpi-api:problem:{code}",
         title=HTTPStatus(status).phrase,
@@ -145,6 +178,30 @@ def problem_response(
         status_code=status,
         media_type=PROBLEM_MEDIA_TYPE,
         headers=headers,
+    )
+
+
+def problem_message(
+    scope: Scope,
+    message: Message,
+    *,
+    status: int,
+    params: Mapping[str, object] | None = None,
+    code: str | None = None,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """A problem answered by ASGI middleware (no exception handler sees it): ``message`` in
+    the language the request's Accept-Language asks for, which Content-Language names."""
+    lang = scope_language(scope)
+    path = scope.get("path")
+    return problem_response(
+        status=status,
+        code=code or message.code,
+        detail=message.render(lang, **(params or {})),
+        instance=path if isinstance(path, str) else None,
+        errors=errors,
+        headers={**(headers or {}), "Content-Language": lang},
     )
 
 
@@ -197,6 +254,11 @@ _STATUS_CODES = {
 
 
 def install_handlers(app: FastAPI) -> None:
+    """Answer every error as problem+json on ``app``: ours by their status and code, request
+    validation 422 ``validation_failed``, HTTP errors by their status, and a lost race between
+    transactions 409 ``concurrent_update`` with Retry-After: 1; any other database error goes on to
+    ``boundary.InternalErrors`` (500)."""
+
     @app.exception_handler(KpiApiError)
     async def _domain(request: Request, exc: KpiApiError) -> JSONResponse:
         lang = language(request.headers.get("accept-language"))
@@ -214,23 +276,33 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        lang = language(request.headers.get("accept-language"))
         return problem_response(
             status=422,
-            code="validation_failed",
-            detail="The request does not match the schema; see errors.",
+            code=VALIDATION_FAILED.code,
+            detail=VALIDATION_FAILED.render(lang),
             instance=request.url.path,
             errors=validation_errors(exc.errors()),
+            headers={"Content-Language": lang},
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = str(exc.detail) if exc.detail else None
+        headers = getattr(exc, "headers", None)
+        texts: dict[str, str] | None = getattr(exc, "texts", None)  # ours (BodyError)
+        if texts is not None:
+            lang = language(request.headers.get("accept-language"))
+            detail = texts.get(lang, detail)
+            if lang in texts:
+                headers = {**(headers or {}), "Content-Language": lang}
         return problem_response(
             status=exc.status_code,
             code=getattr(exc, "code", None) or _STATUS_CODES.get(exc.status_code, "http_error"),
-            detail=str(exc.detail) if exc.detail else None,
+            detail=detail,
             instance=request.url.path,
             errors=getattr(exc, "errors", None),
-            headers=getattr(exc, "headers", None),
+            headers=headers,
         )
 
     @app.exception_handler(DBAPIError)
@@ -238,12 +310,13 @@ def install_handlers(app: FastAPI) -> None:
         # Lost races between transactions are the client's to retry, not server errors.
         state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
         if state in RETRYABLE_SQLSTATES:
+            lang = language(request.headers.get("accept-language"))
             return problem_response(
                 status=409,
-                code="concurrent_update",
-                detail="Another request changed the same data at the same moment; retry.",
+                code=CONCURRENT_UPDATE.code,
+                detail=CONCURRENT_UPDATE.render(lang),
                 instance=request.url.path,
-                headers={"Retry-After": "1"},
+                headers={"Retry-After": "1", "Content-Language": lang},
             )
         raise exc  # unexpected: boundary.InternalErrors logs it and answers 500
 

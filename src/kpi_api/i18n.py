@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from fastapi import Depends, Header
 
 SUPPORTED = ("en", "nl")
 
 
-def language(accept_language: str | None) -> str:
-    """The supported language the client prefers most; English by default."""
-    best, best_q = "en", 0.0
+def language(accept_language: str | None, default: str = "en") -> str:
+    """The supported language (``en`` or ``nl``) the client prefers most; ``default`` when it
+    names none (an API answers in English by default, a report for people in Dutch)."""
+    best, best_q = default, 0.0
     for part in (accept_language or "").split(","):
         tag, _, params = part.strip().partition(";")
         q = 1.0
@@ -24,6 +26,14 @@ def language(accept_language: str | None) -> str:
         if primary in SUPPORTED and q > best_q:
             best, best_q = primary, q
     return best
+
+
+def scope_language(scope: Mapping[str, Any]) -> str:
+    """The language of an ASGI request, for middleware that answers without a ``Request``."""
+    for name, value in scope.get("headers", []):
+        if name == b"accept-language":
+            return language(value.decode("latin-1"))
+    return "en"
 
 
 def _lang(accept_language: Annotated[str | None, Header(max_length=500)] = None) -> str:

@@ -16,12 +16,14 @@ from kpi_api.catalogue import repository as repo
 from kpi_api.catalogue.models import (
     CodeList,
     Kpi,
-    KpiVersion,
     LifeDomain,
     Release,
     ReleaseKpi,
     WorkField,
 )
+
+# A KPI version, as this service returns it to other domains (they may not import models).
+from kpi_api.catalogue.models import KpiVersion as KpiVersion
 from kpi_api.catalogue.schemas import (
     DEFAULT_COUNT_MAX,
     DEFAULT_DECIMALS,
@@ -41,7 +43,6 @@ from kpi_api.catalogue.schemas import (
     KpiRead,
     KpiSetRead,
     KpiVersionSummary,
-    Layer,
     LifeDomainRead,
     ReleaseCreate,
     ReleaseDetail,
@@ -50,21 +51,133 @@ from kpi_api.catalogue.schemas import (
     ReleasePage,
     ReleaseRead,
     SeriesBreak,
-    ValueType,
     WorkFieldRead,
 )
 from kpi_api.db import utcnow
 from kpi_api.errors import Conflict, FieldError, NotFound, Unprocessable, validation_errors
+from kpi_api.messages import Message
+from kpi_api.vocabulary import Layer, ValueType
 from kpi_api.web.pagination import decode_cursor, page
 
 DRAFT = "draft"
 PUBLISHED = "published"
 
 
+# --- messages --------------------------------------------------------------------------------
+
+RELEASE_NOT_FOUND = Message(
+    "release_not_found", "Release {release!r} does not exist.", "Release {release!r} bestaat niet."
+)
+NO_RELEASE_YET = Message(
+    "release_not_found",
+    "No release has been published yet.",
+    "Er is nog geen release gepubliceerd.",
+)
+KPI_NOT_FOUND = Message("kpi_not_found", "KPI {kpi!r} does not exist.", "KPI {kpi!r} bestaat niet.")
+NO_PUBLISHED_VERSION = Message(
+    "kpi_not_found",
+    "KPI {kpi!r} has no published version.",
+    "KPI {kpi!r} heeft geen gepubliceerde versie.",
+)
+KPI_VERSION_NOT_FOUND = Message(
+    "kpi_version_not_found",
+    "KPI {kpi!r} has no version {version}.",
+    "KPI {kpi!r} heeft geen versie {version}.",
+)
+INVALID_DEFINITION = Message(
+    "invalid_definition",
+    "The KPI definition breaks a catalogue rule; see errors.",
+    "De KPI-definitie overtreedt een regel van de catalogus; zie errors.",
+)
+UNKNOWN_REFERENCE = Message(
+    "unknown_reference",
+    "The KPI definition refers to unknown codes.",
+    "De KPI-definitie verwijst naar onbekende codes.",
+)
+UNKNOWN_LIFE_DOMAIN = Message(
+    "unknown_reference",
+    "{life_domain!r} is not a life domain.",
+    "{life_domain!r} is geen leefgebied.",
+)
+UNKNOWN_SUCCESSOR = Message(
+    "unknown_reference",
+    "Successor {successor!r} is not another existing KPI.",
+    "Opvolger {successor!r} is geen andere bestaande KPI.",
+)
+KPI_EXISTS = Message(
+    "kpi_exists",
+    "KPI {kpi!r} exists; add a version instead.",
+    "KPI {kpi!r} bestaat al; voeg in plaats daarvan een versie toe.",
+)
+DRAFT_EXISTS = Message(
+    "draft_exists",
+    "KPI {kpi!r} already has a draft; edit that one.",
+    "KPI {kpi!r} heeft al een concept; bewerk dat concept.",
+)
+VERSION_IMMUTABLE = Message(
+    "version_immutable",
+    "Version {version} of {kpi!r} is published and can never change; create a new version instead.",
+    "Versie {version} van {kpi!r} is gepubliceerd en kan nooit meer veranderen; "
+    "maak in plaats daarvan een nieuwe versie.",
+)
+KPI_ALREADY_DEPRECATED = Message(
+    "kpi_already_deprecated",
+    "KPI {kpi!r} is already deprecated.",
+    "KPI {kpi!r} is al uitgefaseerd.",
+)
+KPI_NOT_PUBLISHED = Message(
+    "kpi_not_published",
+    "KPI {kpi!r} was never published; delete its draft instead.",
+    "KPI {kpi!r} is nooit gepubliceerd; verwijder in plaats daarvan het concept.",
+)
+RELEASE_EXISTS = Message(
+    "release_exists",
+    "Release {release!r} exists and is immutable.",
+    "Release {release!r} bestaat al en kan niet meer veranderen.",
+)
+RELEASE_OUT_OF_ORDER = Message(
+    "release_out_of_order",
+    "Release {release!r} must come after the current release {current!r}.",
+    "Release {release!r} moet na de huidige release {current!r} komen.",
+)
+NO_DRAFT = Message(
+    "no_draft",
+    "Some listed KPIs have no draft to publish.",
+    "Enkele opgegeven KPI's hebben geen concept om te publiceren.",
+)
+NOT_IN_RELEASE = Message(
+    "not_in_release",
+    "Only KPIs of the current release can be removed.",
+    "Alleen KPI's uit de huidige release kunnen worden verwijderd.",
+)
+PUBLISHED_AND_REMOVED = Message(
+    "published_and_removed",
+    "A KPI cannot be published and removed in one release.",
+    "Een KPI kan niet in één release worden gepubliceerd én verwijderd.",
+)
+RELEASE_EMPTY = Message(
+    "release_empty",
+    "Nothing to release: no drafts and no removals.",
+    "Niets om uit te brengen: geen concepten en geen verwijderingen.",
+)
+#: Its code is the one rule broken, if only one is (``errors`` name each).
+COMPARABILITY_INVALID = Message(
+    "comparability_invalid",
+    "A new version's comparability with the version before it is not right; see errors.",
+    "De vergelijkbaarheid van een nieuwe versie met de versie ervoor klopt niet; zie errors.",
+)
+CODE_LIST_NOT_FOUND = Message(
+    "code_list_not_found",
+    "Code list {code_list!r} does not exist.",
+    "Codelijst {code_list!r} bestaat niet.",
+)
+
+
 # --- reading -------------------------------------------------------------------------------
 
 
 def deprecation_of(kpi: Kpi) -> Deprecation | None:
+    """A KPI's deprecation as the API shows it, or None while it is not deprecated."""
     if kpi.deprecated_at is None or kpi.deprecated_from is None:
         return None
     return Deprecation(
@@ -76,6 +189,8 @@ def deprecation_of(kpi: Kpi) -> Deprecation | None:
 
 
 def to_read(v: KpiVersion) -> KpiRead:
+    """A version as the API reads it, with the effective ``decimals`` and ``count_max`` (not None
+    for the default)."""
     # A read shows the effective precision and limit, not NULL for "the default".
     definition = dict(KpiDefinition.from_version(v))
     definition.update(decimals=published_decimals(v), count_max=effective_count_max(v))
@@ -101,7 +216,7 @@ def _release_or_current(session: Session, release_id: str | None) -> Release | N
         return repo.current_release(session)
     release = repo.get_release(session, release_id)
     if release is None:
-        raise NotFound(f"Release {release_id!r} does not exist.", code="release_not_found")
+        raise NotFound(RELEASE_NOT_FOUND, params={"release": release_id})
     return release
 
 
@@ -117,6 +232,9 @@ def list_kpis(
     limit: int = 50,
     cursor: str | None = None,
 ) -> KpiPage:
+    """A page of a release's KPIs (the current release by default), by code; empty before the
+    first release. Raises NotFound (404 ``release_not_found``) and KpiApiError (400
+    ``invalid_cursor``)."""
     release = _release_or_current(session, release_id)
     if release is None:
         return KpiPage(items=[], next=None, release=None)
@@ -139,7 +257,7 @@ def list_kpis(
 def _kpi(session: Session, code: str) -> Kpi:
     kpi = repo.get_kpi(session, code)
     if kpi is None:
-        raise NotFound(f"KPI {code!r} does not exist.", code="kpi_not_found")
+        raise NotFound(KPI_NOT_FOUND, params={"kpi": code})
     return kpi
 
 
@@ -148,11 +266,13 @@ def _visible(versions: Sequence[KpiVersion], include_drafts: bool) -> list[KpiVe
 
 
 def get_kpi(session: Session, *, code: str, include_drafts: bool = False) -> KpiDetail:
-    """The KPI as the current release has it (else its latest published version)."""
+    """The KPI as the current release has it (else its latest published version), with its versions
+    (drafts too with ``include_drafts``) and series breaks. Raises NotFound (404 ``kpi_not_found``:
+    no such KPI, or no version to show)."""
     _kpi(session, code)
     versions = _visible(repo.kpi_versions(session, code), include_drafts)
     if not versions:
-        raise NotFound(f"KPI {code!r} has no published version.", code="kpi_not_found")
+        raise NotFound(NO_PUBLISHED_VERSION, params={"kpi": code})
     release = repo.current_release(session)
     chosen = None
     if release is not None:
@@ -179,14 +299,18 @@ def get_kpi(session: Session, *, code: str, include_drafts: bool = False) -> Kpi
 def get_version(
     session: Session, *, code: str, version: int, include_drafts: bool = False
 ) -> KpiRead:
+    """One version of a KPI (a draft only with ``include_drafts``). Raises NotFound (404
+    ``kpi_not_found``, ``kpi_version_not_found``)."""
     _kpi(session, code)
     found = repo.get_version(session, code, version)
     if found is None or (found.status != PUBLISHED and not include_drafts):
-        raise NotFound(f"KPI {code!r} has no version {version}.", code="kpi_version_not_found")
+        raise NotFound(KPI_VERSION_NOT_FOUND, params={"kpi": code, "version": version})
     return to_read(found)
 
 
 def list_versions(session: Session, *, code: str, include_drafts: bool = False) -> list[KpiRead]:
+    """Every version of a KPI, oldest first (drafts only with ``include_drafts``). Raises NotFound
+    (404 ``kpi_not_found``)."""
     _kpi(session, code)
     return [to_read(v) for v in _visible(repo.kpi_versions(session, code), include_drafts)]
 
@@ -199,8 +323,7 @@ def _validated(data: dict[str, Any]) -> KpiDefinition:
         return KpiDefinition.model_validate(data)
     except ValidationError as exc:
         raise Unprocessable(
-            "The KPI definition breaks a catalogue rule; see errors.",
-            code="invalid_definition",
+            INVALID_DEFINITION,
             errors=validation_errors(exc.errors(include_url=False)),
         ) from exc
 
@@ -230,9 +353,7 @@ def _check_references(session: Session, definition: KpiDefinition) -> None:
         if w not in known
     ]
     if errors:
-        raise Unprocessable(
-            "The KPI definition refers to unknown codes.", code="unknown_reference", errors=errors
-        )
+        raise Unprocessable(UNKNOWN_REFERENCE, errors=errors)
 
 
 def _new_version(
@@ -248,12 +369,14 @@ def _new_version(
 
 
 def create_kpi(session: Session, *, data: KpiCreate, actor: str) -> KpiRead:
+    """Create a KPI with its first version, a draft. Raises Conflict (409 ``kpi_exists``) and
+    Unprocessable (422 ``unknown_reference``: an unknown life domain, code list or work field)."""
     if repo.get_kpi(session, data.code) is not None:
-        raise Conflict(f"KPI {data.code!r} exists; add a version instead.", code="kpi_exists")
+        raise Conflict(KPI_EXISTS, params={"kpi": data.code})
     if data.life_domain is not None and session.get(LifeDomain, data.life_domain) is None:
         raise Unprocessable(
-            f"{data.life_domain!r} is not a life domain.",
-            code="unknown_reference",
+            UNKNOWN_LIFE_DOMAIN,
+            params={"life_domain": data.life_domain},
             errors=[
                 FieldError(
                     location="body",
@@ -281,11 +404,13 @@ def _merge(base: KpiVersion, patch: KpiDefinitionPatch) -> KpiDefinition:
 def create_version(
     session: Session, *, code: str, patch: KpiDefinitionPatch, actor: str
 ) -> KpiRead:
-    """Start a new draft from the latest version, with the patch applied."""
+    """Start a new draft from the latest version, with the patch applied. Raises NotFound (404
+    ``kpi_not_found``), Conflict (409 ``draft_exists``) and Unprocessable (422
+    ``invalid_definition``, ``unknown_reference``)."""
     _kpi(session, code)
     versions = repo.kpi_versions(session, code)
     if any(v.status == DRAFT for v in versions):
-        raise Conflict(f"KPI {code!r} already has a draft; edit that one.", code="draft_exists")
+        raise Conflict(DRAFT_EXISTS, params={"kpi": code})
     definition = _merge(versions[-1], patch)
     _check_references(session, definition)
     number = versions[-1].version + 1
@@ -298,19 +423,18 @@ def _draft(session: Session, code: str, version: int) -> KpiVersion:
     _kpi(session, code)
     found = repo.get_version(session, code, version)
     if found is None:
-        raise NotFound(f"KPI {code!r} has no version {version}.", code="kpi_version_not_found")
+        raise NotFound(KPI_VERSION_NOT_FOUND, params={"kpi": code, "version": version})
     if found.status != DRAFT:
-        raise Conflict(
-            f"Version {version} of {code!r} is published and can never change; "
-            "create a new version instead.",
-            code="version_immutable",
-        )
+        raise Conflict(VERSION_IMMUTABLE, params={"kpi": code, "version": version})
     return found
 
 
 def update_draft(
     session: Session, *, code: str, version: int, patch: KpiDefinitionPatch
 ) -> KpiRead:
+    """Apply a patch to a draft; the draft as it then is. Raises NotFound (404 ``kpi_not_found``,
+    ``kpi_version_not_found``), Conflict (409 ``version_immutable``: it is published) and
+    Unprocessable (422 ``invalid_definition``, ``unknown_reference``)."""
     draft = _draft(session, code, version)
     definition = _merge(draft, patch)
     _check_references(session, definition)
@@ -322,6 +446,8 @@ def update_draft(
 
 
 def delete_draft(session: Session, *, code: str, version: int) -> None:
+    """Delete a draft, and its KPI when that was the KPI's only version. Raises NotFound (404
+    ``kpi_not_found``, ``kpi_version_not_found``) and Conflict (409 ``version_immutable``)."""
     draft = _draft(session, code, version)
     kpi = draft.kpi
     session.delete(draft)
@@ -331,15 +457,19 @@ def delete_draft(session: Session, *, code: str, version: int) -> None:
 
 
 def deprecate(session: Session, *, code: str, data: DeprecationCreate, actor: str) -> KpiDetail:
+    """Deprecate a published KPI from ``effective_from`` (with a successor, if named); the KPI as it
+    then is. Raises NotFound (404 ``kpi_not_found``), Conflict (409 ``kpi_already_deprecated``,
+    ``kpi_not_published``) and Unprocessable (422 ``unknown_reference``: the successor is not
+    another existing KPI)."""
     kpi = _kpi(session, code)
     if kpi.deprecated_at is not None:
-        raise Conflict(f"KPI {code!r} is already deprecated.", code="kpi_already_deprecated")
+        raise Conflict(KPI_ALREADY_DEPRECATED, params={"kpi": code})
     if data.successor is not None:
         successor = repo.get_kpi(session, data.successor)
         if successor is None or data.successor == code:
             raise Unprocessable(
-                f"Successor {data.successor!r} is not another existing KPI.",
-                code="unknown_reference",
+                UNKNOWN_SUCCESSOR,
+                params={"successor": data.successor},
                 errors=[
                     FieldError(
                         location="body",
@@ -350,10 +480,7 @@ def deprecate(session: Session, *, code: str, data: DeprecationCreate, actor: st
                 ],
             )
     if not any(v.status == PUBLISHED for v in repo.kpi_versions(session, code)):
-        raise Conflict(
-            f"KPI {code!r} was never published; delete its draft instead.",
-            code="kpi_not_published",
-        )
+        raise Conflict(KPI_NOT_PUBLISHED, params={"kpi": code})
     kpi.deprecated_at = utcnow()
     kpi.deprecated_from = data.effective_from
     kpi.deprecation_reason = f"{data.reason} (by {actor})"
@@ -393,26 +520,23 @@ def publish_release(
 
     ``closed``: where measurements are closed (period locks, final figure releases); a series
     break may not take effect in or before such a period, as its measurements could never be
-    sent again under the new definition. Raises 409 ``release_exists`` /
-    ``release_out_of_order`` / ``release_empty``, 422 ``no_draft`` / ``not_in_release`` and
-    the comparability rules of ``_comparability``.
+    sent again under the new definition. Raises Conflict (409 ``release_exists``,
+    ``release_out_of_order``, ``release_empty``) and Unprocessable (422 ``no_draft``,
+    ``not_in_release``, ``published_and_removed``, and ``comparability_invalid`` or the one
+    comparability rule broken: see ``_comparability``).
     """
     if repo.get_release(session, data.id) is not None:
-        raise Conflict(f"Release {data.id!r} exists and is immutable.", code="release_exists")
+        raise Conflict(RELEASE_EXISTS, params={"release": data.id})
     current = repo.current_release(session)
     if current is not None and _release_key(data.id) <= _release_key(current.id):
-        raise Conflict(
-            f"Release {data.id!r} must come after the current release {current.id!r}.",
-            code="release_out_of_order",
-        )
+        raise Conflict(RELEASE_OUT_OF_ORDER, params={"release": data.id, "current": current.id})
     members = repo.release_versions(session, current.id) if current is not None else {}
     to_publish = repo.drafts(session, data.kpis)
     if data.kpis is not None:
         missing = sorted(set(data.kpis) - {v.kpi_code for v in to_publish})
         if missing:
             raise Unprocessable(
-                "Some listed KPIs have no draft to publish.",
-                code="no_draft",
+                NO_DRAFT,
                 errors=[
                     FieldError(
                         location="body",
@@ -426,8 +550,7 @@ def publish_release(
     unknown = [c for c in data.remove if c not in members]
     if unknown:
         raise Unprocessable(
-            "Only KPIs of the current release can be removed.",
-            code="not_in_release",
+            NOT_IN_RELEASE,
             errors=[
                 FieldError(
                     location="body",
@@ -441,8 +564,7 @@ def publish_release(
     both = sorted({v.kpi_code for v in to_publish} & set(data.remove))
     if both:
         raise Unprocessable(
-            "A KPI cannot be published and removed in one release.",
-            code="published_and_removed",
+            PUBLISHED_AND_REMOVED,
             errors=[
                 FieldError(
                     location="body",
@@ -454,7 +576,7 @@ def publish_release(
             ],
         )
     if not to_publish and not data.remove:
-        raise Conflict("Nothing to release: no drafts and no removals.", code="release_empty")
+        raise Conflict(RELEASE_EMPTY)
     stated = _comparability(session, to_publish, data.comparability, closed)
     now = utcnow()
     release = Release(
@@ -535,10 +657,10 @@ def _comparability(
     out: dict[str, ComparabilityStatement] = {}
     for code, draft in drafts.items():
         published = [v for v in repo.kpi_versions(session, code) if v.status == PUBLISHED]
-        st = by_kpi.get(code)
+        stated = by_kpi.get(code)
         i = index.get(code, 0)
         if not published:
-            if st is not None:
+            if stated is not None:
                 errors.append(
                     _statement_error(
                         i,
@@ -553,7 +675,7 @@ def _comparability(
         breaking = ", ".join(
             f"{v.field} ({v.why})" for v in verdicts if v.comparability is Comparability.major
         )
-        if st is None:
+        if stated is None:
             if least is Comparability.major:
                 errors.append(
                     FieldError(
@@ -566,7 +688,9 @@ def _comparability(
                 )
                 continue
             st = ComparabilityStatement(kpi=code, comparability=Comparability.minor)
-        elif st.comparability is Comparability.minor and least is Comparability.major:
+        else:
+            st = stated
+        if st.comparability is Comparability.minor and least is Comparability.major:
             errors.append(
                 _statement_error(
                     i,
@@ -670,14 +794,16 @@ def _comparability(
     if errors:
         codes = {e.code for e in errors}
         raise Unprocessable(
-            "A new version's comparability with the version before it is not right; see errors.",
-            code=codes.pop() if len(codes) == 1 else "comparability_invalid",
+            COMPARABILITY_INVALID,
+            code=codes.pop() if len(codes) == 1 else None,
             errors=errors,
         )
     return out
 
 
 def list_releases(session: Session, *, limit: int = 50, cursor: str | None = None) -> ReleasePage:
+    """A page of releases, newest first, each with its number of KPIs. Raises KpiApiError (400
+    ``invalid_cursor``)."""
     before = decode_cursor(cursor, "releases", int)
     rows = repo.list_releases(session, limit=limit + 1, before_sequence=before)
     rows, after_last = page(rows, limit, "releases", lambda r: r.sequence)
@@ -689,13 +815,16 @@ def list_releases(session: Session, *, limit: int = 50, cursor: str | None = Non
 
 
 def current_release(session: Session) -> ReleaseDetail:
+    """The current release with its KPI versions. Raises NotFound (404 ``release_not_found``) before
+    the first release."""
     release = repo.current_release(session)
     if release is None:
-        raise NotFound("No release has been published yet.", code="release_not_found")
+        raise NotFound(NO_RELEASE_YET)
     return get_release(session, release_id=release.id)
 
 
 def get_release(session: Session, *, release_id: str) -> ReleaseDetail:
+    """A release with its KPI versions, by code. Raises NotFound (404 ``release_not_found``)."""
     release = _release_or_current(session, release_id)
     assert release is not None
     versions = repo.release_versions(session, release.id)
@@ -707,7 +836,8 @@ def get_release(session: Session, *, release_id: str) -> ReleaseDetail:
 
 
 def diff_releases(session: Session, *, release_id: str, base_id: str | None = None) -> ReleaseDiff:
-    """Added, removed and changed KPIs (field by field) from ``base_id`` to ``release_id``."""
+    """Added, removed and changed KPIs (field by field) from ``base_id`` (by default the release
+    before) to ``release_id``. Raises NotFound (404 ``release_not_found``)."""
     new = _release_or_current(session, release_id)
     assert new is not None
     old = _release_or_current(session, base_id) if base_id else repo.previous_release(session, new)
@@ -773,6 +903,8 @@ def diff_releases(session: Session, *, release_id: str, base_id: str | None = No
 
 
 def life_domains(session: Session) -> list[LifeDomainRead]:
+    """The life domains of the SWN model, in order, each with the number of KPIs of the current
+    release in it."""
     release = repo.current_release(session)
     counts = repo.impact_counts(session, release.id) if release is not None else {}
     return [
@@ -789,6 +921,7 @@ def life_domains(session: Session) -> list[LifeDomainRead]:
 
 
 def work_fields(session: Session) -> list[WorkFieldRead]:
+    """The work fields, in order."""
     return [
         WorkFieldRead(code=w.code, name_nl=w.name_nl, name_en=w.name_en)
         for w in repo.work_fields(session)
@@ -810,17 +943,21 @@ def _code_list_read(c: CodeList) -> CodeListRead:
 
 
 def code_lists(session: Session) -> list[CodeListRead]:
+    """Every code list with its items, in order."""
     return [_code_list_read(c) for c in repo.code_lists(session)]
 
 
 def code_list(session: Session, *, code: str) -> CodeListRead:
+    """One code list with its items. Raises NotFound (404 ``code_list_not_found``)."""
     found = session.get(CodeList, code)
     if found is None:
-        raise NotFound(f"Code list {code!r} does not exist.", code="code_list_not_found")
+        raise NotFound(CODE_LIST_NOT_FOUND, params={"code_list": code})
     return _code_list_read(found)
 
 
 def kpi_sets(session: Session, *, work_field: str | None = None) -> list[KpiSetRead]:
+    """The KPI sets (a standard set per work field), in order, of ``work_field`` if given, each with
+    its KPI codes."""
     return [
         KpiSetRead(
             code=s.code,
@@ -869,9 +1006,10 @@ def effective_count_max(version: _Limits) -> int:
 def effective_value_max(version: _Limits) -> float:
     """The largest value (or mean) one measurement may carry, always finite.
 
-    Counts: ``range.max`` capped by the count limit; percentages, scores: ``range.max``;
-    amounts (euros) and durations (days): ``range.max``, which every definition must set now.
-    A version published before that rule that lacks it is bounded by its count limit.
+    Counts: ``range.max`` capped by the count limit; percentages (0–100, × 100), scores:
+    ``range.max`` (100 for a percentage without one); amounts (euros) and durations (days):
+    ``range.max``, which every definition must set now. A version published before that rule that
+    lacks it is bounded by its count limit.
     """
     count_max = effective_count_max(version)
     if version.range_max is None:
@@ -919,18 +1057,23 @@ class KpiSpec:
 
 @dataclass(frozen=True)
 class CodeListSpec:
+    """A code list as submissions check it: its codes, or the pattern codes must match (CBS district
+    ``WK`` + 6 digits, neighbourhood ``BU`` + 8)."""
+
     code: str
     items: frozenset[str]
     pattern: re.Pattern[str] | None
 
     def accepts(self, value: str) -> bool:
+        """Whether ``value`` is one of the list's codes, or matches its pattern."""
         if self.pattern is not None:
             return self.pattern.fullmatch(value) is not None
         return value in self.items
 
 
 def kpi_specs(session: Session, codes: Sequence[str]) -> dict[str, dict[int, KpiSpec]]:
-    """Every version of the named KPIs, by code and version number."""
+    """Every version of the named KPIs (drafts included), by code and version number; unknown codes
+    are absent."""
     out: dict[str, dict[int, KpiSpec]] = {}
     found = repo.versions_of(session, codes)
     stretch: dict[tuple[str, int], tuple[date | None, date | None, int | None]] = {}
@@ -985,6 +1128,7 @@ def release_members(
 
 
 def code_list_specs(session: Session) -> dict[str, CodeListSpec]:
+    """Every code list as submissions check it, by code."""
     return {
         c.code: CodeListSpec(
             code=c.code,
@@ -1012,6 +1156,7 @@ class Definition:
 
     @property
     def version(self) -> int:
+        """The number of the definition's latest version, whose rules its figures follow."""
         return self.spec.version
 
     def governs(self, day: date) -> bool:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -37,7 +39,9 @@ class ReferenceReport:
 def load(session: Session, data_dir: Path = DATA_DIR) -> ReferenceReport:
     report = ReferenceReport()
 
-    def upsert(model: type, key: tuple[str, ...], values: dict[str, object], what: str) -> None:
+    def upsert(
+        model: type[Any], key: tuple[str, ...], values: Mapping[str, object], what: str
+    ) -> None:
         obj = session.get(model, key if len(key) > 1 else key[0])
         if obj is None:
             session.add(model(**values))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from kpi_api.reference.models import Municipality, MunicipalitySuccession, Province
@@ -15,6 +16,8 @@ from kpi_api.reference.schemas import MunicipalityRead, ProvinceRead
 
 @dataclass(frozen=True)
 class MunicipalityInfo:
+    """A CBS municipality, its province and the days it is valid (``valid_to`` None: still)."""
+
     code: str
     name: str
     province: str
@@ -27,13 +30,21 @@ class MunicipalityInfo:
 
 
 def municipalities(session: Session) -> dict[str, MunicipalityInfo]:
+    """Every CBS municipality of any year, by code."""
     return {
         m.code: MunicipalityInfo(m.code, m.name, m.province_code, m.valid_from, m.valid_to)
         for m in session.scalars(select(Municipality))
     }
 
 
+def existing(session: Session, codes: Collection[str]) -> set[str]:
+    """Those of ``codes`` that are CBS municipality codes (of any year), as a set."""
+    return set(session.scalars(select(Municipality.code).where(Municipality.code.in_(codes))))
+
+
 def successions(session: Session) -> dict[str, list[str]]:
+    """The codes a merged or split municipality's area went to directly, by old code (from CBS's
+    yearly municipal boundaries)."""
     out: dict[str, list[str]] = {}
     for s in session.scalars(
         select(MunicipalitySuccession).order_by(MunicipalitySuccession.new_code)
@@ -55,6 +66,7 @@ def current_codes(session: Session) -> dict[str, list[str]]:
 
 
 def list_provinces(session: Session) -> list[ProvinceRead]:
+    """The provinces (CBS ``PV`` codes), by code."""
     rows = session.scalars(select(Province).order_by(Province.code))
     return [ProvinceRead(code=p.code, name=p.name) for p in rows]
 
@@ -62,6 +74,8 @@ def list_provinces(session: Session) -> list[ProvinceRead]:
 def list_municipalities(
     session: Session, *, valid_on: date | None = None, province: str | None = None
 ) -> list[MunicipalityRead]:
+    """CBS municipalities by code, of ``province`` and valid on ``valid_on`` where given, each with
+    its direct successors."""
     succ = successions(session)
     stmt = select(Municipality).order_by(Municipality.code)
     if province is not None:
@@ -95,6 +109,9 @@ class Geography:
 
 @dataclass(frozen=True)
 class MunicipalityRow:
+    """A municipality as ``Geography`` holds it; ``current_code`` is today's code for its area
+    (itself while valid, None after a split)."""
+
     code: str
     name: str
     province_code: str
@@ -108,9 +125,10 @@ CACHE_SECONDS = 300.0
 
 
 def geography(session: Session) -> Geography:
-    """The reference geography, cached per database for a few minutes (it changes yearly)."""
+    """The reference geography, cached per database for ``CACHE_SECONDS`` (5 minutes; it changes
+    yearly); an empty one is never cached."""
     bind = session.get_bind()
-    engine = getattr(bind, "engine", bind)  # a Connection, or an Engine
+    engine: Engine = bind.engine  # the Engine of a Connection is itself; of an Engine, itself
     key = engine.url.render_as_string(hide_password=True)
     now = time.monotonic()
     hit = _CACHE.get(key)

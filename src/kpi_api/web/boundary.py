@@ -27,22 +27,109 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kpi_api import jsontext
-from kpi_api.errors import BodyError, FieldError, KpiApiError, problem_response
+from kpi_api import jsontext, messages
+from kpi_api.errors import BodyError, FieldError, KpiApiError, problem_message
+from kpi_api.i18n import scope_language
+from kpi_api.web.asgi import HTTPMiddleware
+from kpi_api.web.limits import BodyTooLarge
 
 log = logging.getLogger("kpi_api.errors")
 
+#: 400 ``invalid_text``: where the text is (the detail), and what it is (the field error).
+INVALID_TEXT_IN = {
+    "path": messages.Message(
+        "invalid_text",
+        "The request's path holds text that cannot be read or stored: {problem}.",
+        "Het pad van het verzoek bevat tekst die niet te lezen of op te slaan is: {problem}.",
+    ),
+    "query": messages.Message(
+        "invalid_text",
+        "The request's query holds text that cannot be read or stored: {problem}.",
+        "De query van het verzoek bevat tekst die niet te lezen of op te slaan is: {problem}.",
+    ),
+    "header": messages.Message(
+        "invalid_text",
+        "The request's header holds text that cannot be read or stored: {problem}.",
+        "Een header van het verzoek bevat tekst die niet te lezen of op te slaan is: {problem}.",
+    ),
+}
+PATH_NOT_TEXT = messages.Message(
+    "invalid_text",
+    "the path must be UTF-8 text without NUL characters",
+    "het pad moet UTF-8-tekst zonder NUL-tekens zijn",
+)
+QUERY_NOT_TEXT = messages.Message(
+    "invalid_text",
+    "the query string must be UTF-8 text without NUL characters",
+    "de querystring moet UTF-8-tekst zonder NUL-tekens zijn",
+)
+PARAMETER_NOT_TEXT = messages.Message(
+    "invalid_text",
+    "query parameter {name!r} must be UTF-8 text without NUL characters",
+    "queryparameter {name!r} moet UTF-8-tekst zonder NUL-tekens zijn",
+)
+HEADER_NOT_TEXT = messages.Message(
+    "invalid_text",
+    "header {name!r} must be UTF-8 text without NUL characters",
+    "header {name!r} moet UTF-8-tekst zonder NUL-tekens zijn",
+)
+UNSUPPORTED_CONTENT_ENCODING = messages.Message(
+    "unsupported_content_encoding",
+    "Content-Encoding {coding!r} is not supported; send the body as is or gzip-compressed.",
+    "Content-Encoding {coding!r} wordt niet ondersteund; stuur de body ongecomprimeerd of "
+    "met gzip gecomprimeerd.",
+)
+BODY_TOO_LARGE = messages.Message(
+    "body_too_large",
+    "The request body decompresses to more than {max_bytes} bytes.",
+    "De body van het verzoek is uitgepakt groter dan {max_bytes} bytes.",
+)
+INVALID_CONTENT_ENCODING = messages.Message(
+    "invalid_content_encoding",
+    "The body is not valid gzip data, though Content-Encoding says gzip.",
+    "De body is geen geldige gzip-data, hoewel Content-Encoding gzip aangeeft.",
+)
+INTERNAL_ERROR = messages.Message(
+    "internal_error",
+    "An unexpected error occurred; it has been logged.",
+    "Er is een onverwachte fout opgetreden; die is vastgelegd.",
+)
+#: The code is the rule the JSON broke (``jsontext``); ``reason`` is its English text.
+JSON_NOT_TAKEN = messages.Message(
+    "malformed_json",
+    "The JSON body is not taken: {reason}.",
+    "De JSON-body wordt niet aangenomen: {reason}.",
+)
+UNKNOWN_PARAMETER = messages.Message(
+    "unknown_parameter",
+    "{name!r} is not a parameter of this operation (it takes: {known})",
+    "{name!r} is geen parameter van deze handeling (die neemt: {known})",
+)
+NO_PARAMETERS = messages.Message(
+    "unknown_parameter",
+    "{name!r} is not a parameter of this operation (it takes: none)",
+    "{name!r} is geen parameter van deze handeling (die neemt er geen)",
+)
+REPEATED_PARAMETER = messages.Message(
+    "repeated_parameter",
+    "{name!r} is given more than once",
+    "{name!r} is meer dan eens opgegeven",
+)
 
-def _text_problem(scope: Scope, location: str, name: str, what: str) -> Response:
+
+def _text_problem(
+    scope: Scope, location: str, name: str, what: messages.Message, params: dict[str, str]
+) -> Response:
     pointer = f"/{name}" if name else ""
-    message = f"{what} must be UTF-8 text without NUL characters"
-    return problem_response(
+    lang = scope_language(scope)
+    problem = what.render(lang, **params)
+    return problem_message(
+        scope,
+        INVALID_TEXT_IN[location],
         status=400,
-        code="invalid_text",
-        detail=f"The request's {location} holds text that cannot be read or stored: {message}.",
-        instance=scope.get("path") if isinstance(scope.get("path"), str) else None,
+        params={"problem": problem},
         errors=[
-            FieldError(location=location, pointer=pointer, code="invalid_text", message=message)
+            FieldError(location=location, pointer=pointer, code="invalid_text", message=problem)
         ],
     )
 
@@ -63,23 +150,24 @@ READ_HEADERS = frozenset(
 )
 
 
-def _check_text(scope: Scope) -> tuple[str, str, str] | None:
-    """(location, name, what) of the first unreadable text in the request line or headers."""
+def _check_text(scope: Scope) -> tuple[str, str, messages.Message, dict[str, str]] | None:
+    """(location, name, what, its params) of the first unreadable text in the request line or
+    headers."""
     raw_path = scope.get("raw_path") or scope.get("path", "").encode("utf-8", "surrogatepass")
     try:
         path = unquote_to_bytes(raw_path).decode("utf-8")
     except UnicodeDecodeError:
-        return ("path", "", "the path")
+        return ("path", "", PATH_NOT_TEXT, {})
     if "\x00" in path:
-        return ("path", "", "the path")
+        return ("path", "", PATH_NOT_TEXT, {})
     query = scope.get("query_string", b"").decode("latin-1")
     try:
         pairs = parse_qsl(query, keep_blank_values=True, encoding="utf-8", errors="strict")
     except UnicodeDecodeError:
-        return ("query", "", "the query string")
+        return ("query", "", QUERY_NOT_TEXT, {})
     for name, value in pairs:
         if "\x00" in name or "\x00" in value:
-            return ("query", name.replace("\x00", ""), f"query parameter {name!r}")
+            return ("query", name.replace("\x00", ""), PARAMETER_NOT_TEXT, {"name": name})
     for name, value in scope.get("headers", []):
         readable = True
         if name in READ_HEADERS:
@@ -88,25 +176,24 @@ def _check_text(scope: Scope) -> tuple[str, str, str] | None:
             except UnicodeDecodeError:
                 readable = False
         if b"\x00" in value or not readable:
-            return ("header", name.decode("latin-1"), f"header {name.decode('latin-1')!r}")
+            header = name.decode("latin-1")
+            return ("header", header, HEADER_NOT_TEXT, {"name": header})
     return None
 
 
-class _TooLarge(Exception):
-    pass
-
-
-class Boundary:
+class Boundary(HTTPMiddleware):
     """Checks text, answers HEAD as GET, and decompresses gzip request bodies (see module)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, checked: 400 ``invalid_text`` for unreadable text in the path, query
+        or a header; 415 ``unsupported_content_encoding`` for a coding other than gzip; 413
+        ``body_too_large`` for a body that decompresses past ``max_bytes``; 400
+        ``invalid_content_encoding`` for broken gzip. HEAD goes on as GET and is answered without a
+        body."""
         bad = _check_text(scope)
         if bad is not None:
             await _text_problem(scope, *bad)(scope, receive, send)
@@ -115,12 +202,11 @@ class Boundary:
         coding = b",".join(v for k, v in headers if k == b"content-encoding").strip().lower()
         if coding and coding != b"identity":
             if coding != b"gzip":
-                response = problem_response(
+                response = problem_message(
+                    scope,
+                    UNSUPPORTED_CONTENT_ENCODING,
                     status=415,
-                    code="unsupported_content_encoding",
-                    detail=f"Content-Encoding {coding.decode('latin-1')!r} is not supported; "
-                    "send the body as is or gzip-compressed.",
-                    instance=scope.get("path"),
+                    params={"coding": coding.decode("latin-1")},
                 )
                 await response(scope, receive, send)
                 return
@@ -135,21 +221,13 @@ class Boundary:
             send = _without_body(send)
         try:
             await self.app(scope, receive, send)
-        except _TooLarge:
-            response = problem_response(
-                status=413,
-                code="body_too_large",
-                detail=f"The request body decompresses to more than {self.max_bytes} bytes.",
-                instance=scope.get("path"),
+        except BodyTooLarge:
+            response = problem_message(
+                scope, BODY_TOO_LARGE, status=413, params={"max_bytes": self.max_bytes}
             )
             await response(scope, receive, send)
         except zlib.error:
-            response = problem_response(
-                status=400,
-                code="invalid_content_encoding",
-                detail="The body is not valid gzip data, though Content-Encoding says gzip.",
-                instance=scope.get("path"),
-            )
+            response = problem_message(scope, INVALID_CONTENT_ENCODING, status=400)
             await response(scope, receive, send)
 
     def _gunzip(self, receive: Receive) -> Receive:
@@ -172,7 +250,7 @@ class Boundary:
                 seen += len(data)
                 out.append(data)
                 if seen > self.max_bytes or inflate.unconsumed_tail:
-                    raise _TooLarge
+                    raise BodyTooLarge
                 pending = inflate.unused_data
                 if inflate.eof and pending:
                     inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)  # the next member
@@ -183,7 +261,7 @@ class Boundary:
                 seen += len(tail)
                 out.append(tail)
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    raise BodyTooLarge
                 if not inflate.eof:
                     raise zlib.error("truncated gzip stream")
             return {**message, "body": b"".join(out)}
@@ -204,16 +282,12 @@ def _without_body(send: Send) -> Send:
     return head
 
 
-class InternalErrors:
+class InternalErrors(HTTPMiddleware):
     """The last resort: an unexpected exception is logged and answered 500, and stops here."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; log an unexpected exception and answer 500 ``internal_error``
+        (unless the answer had started)."""
         started = False
 
         async def tracking(message: Message) -> None:
@@ -237,12 +311,7 @@ class InternalErrors:
             )
             if started:
                 return  # the answer is on its way; the connection stays usable
-            response = problem_response(
-                status=500,
-                code="internal_error",
-                detail="An unexpected error occurred; it has been logged.",
-                instance=scope.get("path"),
-            )
+            response = problem_message(scope, INTERNAL_ERROR, status=500)
             await response(scope, receive, send)
 
 
@@ -250,13 +319,17 @@ class LiteralJSONRequest(Request):
     """A request whose JSON body is read literally (``jsontext.loads``)."""
 
     async def json(self) -> Any:
+        """The body parsed by ``jsontext.loads`` (once). Raises BodyError (400, code the rule
+        broken: ``duplicate_member``, ``invalid_number``, ``invalid_text`` or
+        ``malformed_json``)."""
         if not hasattr(self, "_json"):
             body = await self.body()
             try:
                 self._json = jsontext.loads(body)
             except jsontext.JsonTextError as exc:
                 raise BodyError(
-                    f"The JSON body is not taken: {exc}.",
+                    JSON_NOT_TAKEN,
+                    params={"reason": str(exc)},
                     code=exc.rule,
                     errors=[
                         FieldError(
@@ -284,12 +357,20 @@ def _query_names(dependant: Any) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(names), frozenset(lists)
 
 
-def _query_problem(code: str, name: str, message: str) -> KpiApiError:
+def _query_problem(message: messages.Message, name: str, **params: object) -> KpiApiError:
+    params["name"] = name
     return KpiApiError(
         message,
-        code=code,
+        params=params,
         status=422,
-        errors=[FieldError(location="query", pointer=f"/{name}", code=code, message=message)],
+        errors=[
+            FieldError(
+                location="query",
+                pointer=f"/{name}",
+                code=message.code,
+                message=message.render("en", **params),
+            )
+        ],
     )
 
 
@@ -299,6 +380,8 @@ class LiteralJSONRoute(APIRoute):
     given twice that takes one value is 422 ``repeated_parameter`` (the last would win)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """The route's handler behind the query check (422 ``unknown_parameter``,
+        ``repeated_parameter``), reading the body as a ``LiteralJSONRequest``."""
         original = super().get_route_handler()
         names, lists = _query_names(self.dependant)
 
@@ -306,16 +389,11 @@ class LiteralJSONRoute(APIRoute):
             params = request.query_params
             for name in params:
                 if name not in names:
-                    known = ", ".join(sorted(names)) or "none"
-                    raise _query_problem(
-                        "unknown_parameter",
-                        name,
-                        f"{name!r} is not a parameter of this operation (it takes: {known})",
-                    )
+                    if not names:
+                        raise _query_problem(NO_PARAMETERS, name)
+                    raise _query_problem(UNKNOWN_PARAMETER, name, known=", ".join(sorted(names)))
                 if name not in lists and len(params.getlist(name)) > 1:
-                    raise _query_problem(
-                        "repeated_parameter", name, f"{name!r} is given more than once"
-                    )
+                    raise _query_problem(REPEATED_PARAMETER, name)
             return await original(LiteralJSONRequest(request.scope, request.receive))
 
         return handler

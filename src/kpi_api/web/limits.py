@@ -10,24 +10,43 @@ from dataclasses import dataclass, field
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kpi_api.errors import problem_response
+from kpi_api import messages
+from kpi_api.errors import problem_message
+from kpi_api.web.asgi import HTTPMiddleware
+
+BODY_TOO_LARGE = messages.Message(
+    "body_too_large",
+    "The request body exceeds {max_bytes} bytes.",
+    "De body van het verzoek is groter dan {max_bytes} bytes.",
+)
+TOO_MANY_WAITING = messages.Message(
+    "server_busy",
+    "The service is busy (too many requests are waiting); retry after the time in Retry-After.",
+    "De dienst is bezet (er wachten te veel verzoeken); probeer het opnieuw na de tijd in "
+    "Retry-After.",
+)
+WAITED_TOO_LONG = messages.Message(
+    "server_busy",
+    "The service is busy (the request waited too long); retry after the time in Retry-After.",
+    "De dienst is bezet (het verzoek heeft te lang gewacht); probeer het opnieuw na de tijd in "
+    "Retry-After.",
+)
 
 
 class BodyTooLarge(Exception):
-    pass
+    """A request body grew past its limit while it was read."""
 
 
-class BodySizeLimit:
+class BodySizeLimit(HTTPMiddleware):
     """Refuse bodies over ``max_bytes`` with 413, by Content-Length or while streaming."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, or answer 413 ``body_too_large`` when its Content-Length or the
+        bytes read so far exceed ``max_bytes`` (if the answer has not started)."""
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
                 await self._reject(scope, receive, send)
@@ -58,11 +77,8 @@ class BodySizeLimit:
             await self._reject(scope, receive, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(
-            status=413,
-            code="body_too_large",
-            detail=f"The request body exceeds {self.max_bytes} bytes.",
-            instance=scope.get("path"),
+        response = problem_message(
+            scope, BODY_TOO_LARGE, status=413, params={"max_bytes": self.max_bytes}
         )
         await response(scope, receive, send)
 
@@ -101,6 +117,7 @@ class FairLine:
         self.waiting: list[_Waiter] = []  # in order of arrival
 
     def has_room_for(self, client: Client) -> bool:
+        """Whether ``client`` could take a slot now (one is free and it is under its share)."""
         return self.free > 0 and self.in_flight[client] < self.per_client
 
     async def acquire(self, client: Client) -> None:
@@ -118,6 +135,7 @@ class FairLine:
             raise
 
     def release(self, client: Client) -> None:
+        """Give back one of ``client``'s slots, to the next waiter in fair order."""
         self.free += 1
         self.in_flight[client] -= 1
         if self.in_flight[client] <= 0:
@@ -136,7 +154,7 @@ class FairLine:
             waiter.granted.set()
 
 
-class ConcurrencyLimit:
+class ConcurrencyLimit(HTTPMiddleware):
     """Serve at most ``max_concurrent`` requests at once and ``per_client`` of one client's.
 
     The others wait in a ``FairLine`` for at most ``timeout`` seconds; one that waits longer, or
@@ -158,19 +176,23 @@ class ConcurrencyLimit:
         timeout: float,
         exempt: frozenset[str] = frozenset({"/health"}),
     ) -> None:
-        self.app = app
+        super().__init__(app)
         self.line = FairLine(max_concurrent, per_client)
         self.max_queued = max_queued
         self.timeout = timeout
         self.exempt = exempt
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.exempt:
-            await self.app(scope, receive, send)
-            return
+    def passes(self, scope: Scope) -> bool:
+        """True for an exempt path (liveness), which never waits."""
+        return bool(scope["path"] in self.exempt)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the request once it has a slot; answer 503 ``server_busy`` (Retry-After: 1) when
+        ``max_queued`` wait already or it waited ``timeout`` seconds. Records the wait as
+        ``queued_ms`` in the scope's state."""
         client = _client(scope)
         if len(self.line.waiting) >= self.max_queued and not self.line.has_room_for(client):
-            await self._busy(scope, receive, send, "too many requests are waiting")
+            await self._busy(scope, receive, send, TOO_MANY_WAITING)
             return
         started = time.perf_counter()
         admitted = False
@@ -178,7 +200,7 @@ class ConcurrencyLimit:
             await self.line.acquire(client)
             admitted = True
         if not admitted:
-            await self._busy(scope, receive, send, "the request waited too long")
+            await self._busy(scope, receive, send, WAITED_TOO_LONG)
             return
         try:
             queued_ms = round((time.perf_counter() - started) * 1000, 2)
@@ -187,12 +209,8 @@ class ConcurrencyLimit:
         finally:
             self.line.release(client)
 
-    async def _busy(self, scope: Scope, receive: Receive, send: Send, why: str) -> None:
-        response = problem_response(
-            status=503,
-            code="server_busy",
-            detail=f"The service is busy ({why}); retry after the time in Retry-After.",
-            instance=scope.get("path"),
-            headers={"Retry-After": "1"},
-        )
+    async def _busy(
+        self, scope: Scope, receive: Receive, send: Send, why: messages.Message
+    ) -> None:
+        response = problem_message(scope, why, status=503, headers={"Retry-After": "1"})
         await response(scope, receive, send)

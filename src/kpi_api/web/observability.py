@@ -10,7 +10,9 @@ import time
 import uuid
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from kpi_api.web.asgi import HTTPMiddleware
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -21,6 +23,8 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line, with the extra fields a record carries."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON: ``ts``, ``level``, ``logger``, ``message``, ``pid``, its
+        ``fields`` and any exception."""
         data: dict[str, Any] = {
             "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
             "level": record.levelname.lower(),
@@ -58,16 +62,12 @@ def log_config(level: str = "info") -> dict[str, Any]:
     return config
 
 
-class RequestLog:
+class RequestLog(HTTPMiddleware):
     """Give every request an id (kept from a well-formed X-Request-ID), echo it, log it."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the request with its id in X-Request-ID, then log one ``request`` line
+        (``duration_ms`` and ``queued_ms`` in milliseconds)."""
         incoming = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id

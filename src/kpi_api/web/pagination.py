@@ -22,6 +22,13 @@ from fastapi import Query
 from pydantic import BaseModel
 
 from kpi_api.errors import KpiApiError
+from kpi_api.messages import Message
+
+INVALID_CURSOR = Message(
+    "invalid_cursor",
+    "The cursor is not one this list gave out.",
+    "Deze cursor is niet door deze lijst uitgegeven.",
+)
 
 LimitQuery = Annotated[int, Query(ge=1, le=500, description="Items per page (1-500).")]
 CursorQuery = Annotated[
@@ -77,8 +84,9 @@ def _in_domain(value: object, value_type: type) -> bool:
 
 
 def decode_cursor(cursor: str | None, kind: str, value_type: type[V]) -> V | None:
-    """The value a cursor of list ``kind`` resumes after. Raises 400 ``invalid_cursor`` for a
-    cursor this service did not sign, of another list, or whose value is out of its domain."""
+    """The value a cursor of list ``kind`` resumes after (None for no cursor). Raises KpiApiError
+    (400 ``invalid_cursor``) for a cursor this service did not sign, of another list, or whose value
+    is out of its domain."""
     if cursor is None:
         return None
     payload, _, signature = cursor.partition(".")
@@ -94,8 +102,9 @@ def decode_cursor(cursor: str | None, kind: str, value_type: type[V]) -> V | Non
         or decoded[0] != kind
         or not _in_domain(decoded[1], value_type)
     ):
-        raise KpiApiError("The cursor is not one this list gave out.", code="invalid_cursor")
-    return decoded[1]
+        raise KpiApiError(INVALID_CURSOR)
+    value: V = decoded[1]  # of ``value_type``: _in_domain checked it
+    return value
 
 
 T = TypeVar("T")

@@ -11,9 +11,19 @@ import threading
 import time
 
 from kpi_api.errors import KpiApiError
+from kpi_api.messages import Message
+
+RATE_LIMITED = Message(
+    "rate_limited",
+    "Too many requests for this API key; slow down.",
+    "Te veel verzoeken met deze API-sleutel; verlaag het tempo.",
+)
 
 
 class RateLimiter:
+    """A token bucket per API key: ``per_minute`` tokens a minute, up to ``burst`` at once (0 per
+    minute: no limit)."""
+
     def __init__(self, per_minute: int, burst: int) -> None:
         self.rate = per_minute / 60.0
         self.burst = float(burst)
@@ -21,7 +31,8 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def check(self, key: str) -> None:
-        """Take one token for ``key``; raise 429 with Retry-After when there is none."""
+        """Take one token for ``key``. Raises KpiApiError (429 ``rate_limited``) with Retry-After in
+        whole seconds (at least 1) when there is none."""
         if self.rate <= 0:
             return
         now = time.monotonic()
@@ -32,8 +43,7 @@ class RateLimiter:
                 self._buckets[key] = (tokens, now)
                 wait = math.ceil((1.0 - tokens) / self.rate)
                 raise KpiApiError(
-                    "Too many requests for this API key; slow down.",
-                    code="rate_limited",
+                    RATE_LIMITED,
                     status=429,
                     headers={"Retry-After": str(max(1, wait))},
                 )
