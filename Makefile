@@ -3,28 +3,37 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test lint format openapi fuzz bench bench-large clean
+.PHONY: serve test lint lock format openapi fuzz bench bench-large clean
 
-$(BIN)/.installed: pyproject.toml
+# Installs exactly the versions in requirements.lock (`make lock` refreshes it).
+$(BIN)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -c requirements.lock -e ".[dev]"
 	touch $@
 
 serve: $(BIN)/.installed  ## set up, migrate, load the canonical catalogue and serve on SQLite
 	$(BIN)/kpi-api serve
 
-test: $(BIN)/.installed  ## lint, then the whole suite on SQLite and PostgreSQL
-	$(BIN)/ruff check src tests migrations
-	$(BIN)/ruff format --check src tests migrations
+test: $(BIN)/.installed  ## lint, types, import contracts, then the whole suite on SQLite and PostgreSQL
+	$(BIN)/ruff check src tests migrations bench
+	$(BIN)/ruff format --check src tests migrations bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
-lint: $(BIN)/.installed
-	$(BIN)/ruff check src tests migrations
+lint: $(BIN)/.installed  ## ruff, mypy (strict on src/) and the import contracts
+	$(BIN)/ruff check src tests migrations bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+lock: $(BIN)/.installed  ## refresh requirements.lock from pyproject.toml (newest allowed versions)
+	$(BIN)/pip-compile --quiet --upgrade --extra dev --strip-extras --no-emit-index-url \
+		--no-emit-find-links --output-file requirements.lock pyproject.toml
 
 format: $(BIN)/.installed
-	$(BIN)/ruff check --fix src tests migrations
-	$(BIN)/ruff format src tests migrations
+	$(BIN)/ruff check --fix src tests migrations bench
+	$(BIN)/ruff format src tests migrations bench
 
 openapi: $(BIN)/.installed  ## regenerate the committed OpenAPI document
 	$(BIN)/kpi-api openapi --output openapi/openapi.json

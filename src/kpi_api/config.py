@@ -8,6 +8,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
+    """Every setting of the service, from ``KPI_API_*`` environment variables (sizes in bytes, times
+    in seconds)."""
+
     model_config = SettingsConfigDict(env_prefix="KPI_API_", extra="ignore")
 
     database_url: str = Field(
@@ -86,4 +89,5 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
+    """The process's settings, read once (``get_settings.cache_clear()`` reads them again)."""
     return Settings()

@@ -8,6 +8,8 @@ from sqlalchemy.pool import StaticPool
 
 
 def render() -> str:
+    """The OpenAPI document as committed: the app's, on an in-memory database, as indented JSON
+    (non-ASCII kept) ending in a newline."""
     from kpi_api.config import Settings
     from kpi_api.db import make_engine
     from kpi_api.main import create_app

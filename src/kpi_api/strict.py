@@ -25,12 +25,16 @@ def has_nul(value: Any) -> bool:
 
 
 def no_nul(value: Any) -> Any:
+    """``value`` unchanged; raises ``PydanticCustomError`` ``string_nul`` (a 422 field error) when
+    it holds a NUL."""
     if has_nul(value):
         raise PydanticCustomError("string_nul", "text may not contain NUL characters")
     return value
 
 
 class StrictModel(BaseModel):
+    """A request model: unknown fields refused, text trimmed, NUL refused (``string_nul``)."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     @field_validator("*", mode="after")

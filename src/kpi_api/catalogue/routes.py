@@ -19,7 +19,6 @@ from kpi_api.catalogue.schemas import (
     KpiPage,
     KpiRead,
     KpiSetRead,
-    Layer,
     LifeDomainRead,
     ReleaseCreate,
     ReleaseDetail,
@@ -31,6 +30,7 @@ from kpi_api.db import SessionDep
 from kpi_api.errors import problem_responses
 from kpi_api.strict import NoNul
 from kpi_api.submissions import service as submissions
+from kpi_api.vocabulary import Layer
 from kpi_api.web.boundary import LiteralJSONRoute
 from kpi_api.web.caching import NOT_MODIFIED, etag_response
 from kpi_api.web.pagination import CursorQuery, Items, LimitQuery
