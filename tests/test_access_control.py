@@ -63,6 +63,14 @@ PUBLIC = {
     )
 }
 
+AGREEMENT = {
+    "title": "Afspraak",
+    "work_field": "ouderenwerk",
+    "organisations": ["ORG-A"],
+    "municipalities": ["GM0363"],
+    "term": {"start": "2025-01-01", "end": "2025-12-31"},
+    "kpis": [{"kpi": "ACT-01"}],
+}
 # A plausible, valid body for every write: a refusal must come from the role, not the body.
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/kpis"): new_kpi(),
@@ -81,7 +89,17 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/submissions"): {"measurements": [row()]},
     ("POST", "/v1/period-locks"): {"period": "2024-Q4", "reason": "closed"},
     ("POST", "/v1/figure-releases"): {"period": "2025", "kpis": ["ACT-01"]},
+    ("POST", "/v1/agreements"): AGREEMENT,
+    ("PUT", "/v1/agreements/{agreement_id}"): AGREEMENT,
+    ("POST", "/v1/agreements/{agreement_id}/status"): {"status": "active"},
+    ("POST", "/v1/agreements/{agreement_id}/explanations"): {
+        "kpi": "ACT-01",
+        "period": "2025-Q1",
+        "text": "Toelichting",
+    },
 }
+#: Agreements are written by the organisation side (vendors among them) and the publisher.
+AGREEMENT_WRITES = "/v1/agreements"
 
 
 def bearer(raw: str) -> dict[str, str]:
@@ -116,6 +134,7 @@ def call(client, method: str, path: str, op: dict, headers: dict[str, str], **va
         "period": "2024-Q4",
         "submission_id": str(uuid.uuid4()),
         "measurement_id": 1,
+        "agreement_id": str(uuid.uuid4()),
     }
     url = fill(path, **(defaults | values))
     kwargs: dict[str, Any] = {"headers": headers}
@@ -402,8 +421,8 @@ def test_vendors_cannot_publish(client, db, world, data):
     db.commit()
     before = snapshot(db)
     for method, path, op in WRITES:
-        if (method, path) == ("POST", "/v1/submissions"):
-            continue  # the one write that is a vendor's
+        if (method, path) == ("POST", "/v1/submissions") or path.startswith(AGREEMENT_WRITES):
+            continue  # a vendor's own writes: its batches, its organisations' agreements
         response = call(
             client,
             method,

@@ -23,7 +23,7 @@ def test_cli_commands_in_fresh_processes(tmp_path):
     assert kpi_api(tmp_path, "migrate").returncode == 0
     first = kpi_api(tmp_path, "load")
     assert first.returncode == 0, first.stderr
-    assert "catalogue release 2026.12 loaded" in first.stdout
+    assert "catalogue release 2027.01 loaded" in first.stdout
     again = kpi_api(tmp_path, "load")
     assert "already loaded: no change" in again.stdout and "CBS" not in again.stdout
     for role in ("publisher", "analyst"):

@@ -70,7 +70,8 @@ def test_0008_adds_and_drops_precision_and_limits_keeping_the_catalogue(scratch)
                 )
 
         loaded = counts()
-        assert loaded[0] == 62 and loaded[1] and loaded[1] > 62  # 2026.11, and 2026.12's two
+        # 2026.11's 60, 2026.12's two, 2027.01's 52 (every KPI with a direction)
+        assert loaded[0] == 114 and loaded[1] and loaded[1] > 114
         command.downgrade(migrate.alembic_config(url), "0007")
         engine.dispose()
         columns = {c["name"] for c in inspect(engine).get_columns("kpi_version")}
@@ -85,7 +86,7 @@ def test_0008_adds_and_drops_precision_and_limits_keeping_the_catalogue(scratch)
                     "SELECT count(*) FROM kpi_version WHERE decimals IS NULL AND count_max IS NULL"
                 )
             ).scalar_one()
-        assert nulls == 62
+        assert nulls == 114
     finally:
         engine.dispose()
 
@@ -135,5 +136,51 @@ def test_0010_adds_and_drops_comparability_keeping_versions_and_releases(scratch
         migrate.upgrade(url)
         engine.dispose()
         assert counts() == loaded
+    finally:
+        engine.dispose()
+
+
+def test_0013_adds_and_drops_direction_keeping_versions_and_releases(scratch):
+    """0013 adds each version's direction, 'none' for the versions there are (the server
+    default); down and up again on a loaded catalogue keeps every version and release member
+    (what a downgrade drops, the directions stated, comes back as 'none')."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+    from sqlalchemy.orm import Session
+
+    from kpi_api.catalogue.loader import load
+    from kpi_api.db import make_engine
+
+    url = scratch.create()
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session, session.begin():
+            load(session)
+
+        def counts() -> tuple[int, ...]:
+            with engine.connect() as conn:
+                return tuple(
+                    conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+                    for t in ("kpi_version", "release_kpi", "release")
+                )
+
+        def directions() -> dict[str, int]:
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    text("SELECT direction, count(*) FROM kpi_version GROUP BY direction")
+                ).all()
+            return {direction: n for direction, n in rows}
+
+        loaded = counts()
+        assert directions() == {"none": 62, "higher_is_better": 47, "lower_is_better": 5}
+        command.downgrade(migrate.alembic_config(url), "0012")
+        engine.dispose()
+        assert "direction" not in {c["name"] for c in inspect(engine).get_columns("kpi_version")}
+        assert counts() == loaded
+        migrate.upgrade(url)
+        engine.dispose()
+        assert counts() == loaded
+        assert directions() == {"none": 114}
     finally:
         engine.dispose()

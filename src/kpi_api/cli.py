@@ -8,13 +8,20 @@ import secrets
 import socket
 import sys
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
 
 from kpi_api import migrate
 from kpi_api.config import get_settings
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
-def _session():
+
+def _session() -> AbstractContextManager[Session]:
     import kpi_api.models  # noqa: F401 - every table, so foreign keys resolve
     from kpi_api.db import make_engine, make_sessionmaker
 
@@ -22,12 +29,15 @@ def _session():
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
+    """Upgrade the database to the latest migration; exit status 0."""
     migrate.upgrade(get_settings().database_url)
     print(f"database at migration {migrate.head_revision()}")
     return 0
 
 
 def cmd_load(_: argparse.Namespace) -> int:
+    """Load the CBS reference geography and the SWN catalogue (idempotent); exit status 0, or 1 when
+    a data file is invalid (``LoaderError``)."""
     from kpi_api.catalogue.loader import LoaderError, load
     from kpi_api.reference.loader import load as load_reference
 
@@ -50,19 +60,61 @@ def cmd_load(_: argparse.Namespace) -> int:
 
 
 def cmd_create_key(args: argparse.Namespace) -> int:
+    """Create an API key and print its secret once; exit status 0, or 2 for flags that do not fit
+    the role (and, for a municipality or organisation key, codes that do not exist)."""
     from kpi_api.auth import Role, create_key
 
+    role = Role(args.role)
+    if role in (Role.municipality, Role.organisation):
+        return _create_party_key(args, role)
+    if args.municipality or args.organisation:
+        print("error: --municipality and --organisation are for those roles", file=sys.stderr)
+        return 2
     with _session() as session:
-        key, raw = create_key(
-            session, name=args.name, role=Role(args.role), vendor_id=args.vendor_id
-        )
+        key, raw = create_key(session, name=args.name, role=role, vendor_id=args.vendor_id)
         key_id = key.id
     print(f"created {args.role} key {key_id} for {args.name!r}; store it now, it is shown once:")
     print(raw)
     return 0
 
 
+def _create_party_key(args: argparse.Namespace, role: object) -> int:
+    """A municipality or organisation key, checked as the API checks it (the codes exist; an
+    organisation key gets its organisation's own registration to submit through)."""
+    from kpi_api.errors import KpiApiError
+    from kpi_api.registry import service as registry
+    from kpi_api.registry.schemas import ApiKeyCreate
+
+    try:
+        data = ApiKeyCreate.model_validate(
+            {
+                "name": args.name,
+                "role": role,
+                "organisation": args.organisation,
+                "municipalities": args.municipality or None,
+            }
+        )
+        with _session() as session:
+            created = registry.issue_key(session, data=data)
+    except KpiApiError as exc:
+        detail = "; ".join(f"{e.pointer}: {e.message}" for e in exc.errors or [])
+        print(f"error: {exc.detail}{' ' + detail if detail else ''}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        print(f"error: {exc.errors()[0]['msg']}", file=sys.stderr)
+        return 2
+    scope = args.organisation or ", ".join(args.municipality)
+    print(
+        f"created {args.role} key {created.id} for {args.name!r} ({scope}); store it now, "
+        "it is shown once:"
+    )
+    print(created.key)
+    return 0
+
+
 def cmd_revoke_key(args: argparse.Namespace) -> int:
+    """Revoke a key at once; exit status 0. Raises NotFound (``api_key_not_found``) for an unknown
+    id."""
     from kpi_api.auth import revoke_key
 
     with _session() as session:
@@ -72,6 +124,7 @@ def cmd_revoke_key(args: argparse.Namespace) -> int:
 
 
 def cmd_openapi(args: argparse.Namespace) -> int:
+    """Write the OpenAPI document to ``--output`` (``-``: stdout); exit status 0."""
     from kpi_api.openapi import render
 
     text = render()
@@ -84,6 +137,8 @@ def cmd_openapi(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """Migrate and load (unless told not to), then serve with uvicorn in ``--workers`` processes;
+    exit status 0, or ``cmd_load``'s 1."""
     import uvicorn
 
     from kpi_api.web.observability import log_config
@@ -138,6 +193,7 @@ def tcp_socket(sock: socket.socket) -> socket.socket:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``kpi-api`` parser: one sub-command each, its function in ``func``."""
     parser = argparse.ArgumentParser(prog="kpi-api", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -158,8 +214,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     key = sub.add_parser("create-key", help="create an API key and print it once")
     key.add_argument("--name", required=True, help="who holds the key")
-    key.add_argument("--role", required=True, choices=["publisher", "vendor", "analyst"])
+    key.add_argument(
+        "--role",
+        required=True,
+        choices=["publisher", "vendor", "analyst", "municipality", "organisation"],
+    )
     key.add_argument("--vendor-id", help="the vendor a vendor key acts for")
+    key.add_argument(
+        "--municipality",
+        action="append",
+        metavar="GM0363",
+        help="a municipality a municipality key speaks for (repeat for more)",
+    )
+    key.add_argument("--organisation", help="the organisation (code) an organisation key acts for")
     key.set_defaults(func=cmd_create_key)
 
     revoke = sub.add_parser("revoke-key", help="revoke an API key at once")
@@ -173,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one sub-command; return its exit status, or 2 after printing a ``ValueError`` (no
+    traceback)."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
@@ -11,6 +12,7 @@ from sqlalchemy import Engine
 from kpi_api import __version__
 from kpi_api.aggregates import routes as aggregate_routes
 from kpi_api.aggregates.cache import TableCache
+from kpi_api.agreements import routes as agreement_routes
 from kpi_api.catalogue import routes as catalogue_routes
 from kpi_api.config import Settings, get_settings
 from kpi_api.db import make_engine, make_sessionmaker
@@ -40,6 +42,8 @@ Every error is an RFC 9457 `application/problem+json` body with a stable `code`.
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """The application: every router, the error handlers, the middleware stack and the figure cache,
+    on ``engine`` (made from ``settings``, and disposed at shutdown, if not given)."""
     settings = settings or get_settings()
     owns_engine = engine is None
     engine = engine or make_engine(settings.database_url, settings)
@@ -89,6 +93,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(submission_routes.router)
     app.include_router(aggregate_routes.router)
     app.include_router(publication_routes.router)
+    app.include_router(agreement_routes.router)
     _register_problem_schema(app)
     return app
 
@@ -97,7 +102,7 @@ def _register_problem_schema(app: FastAPI) -> None:
     """Add schemas that responses and request bodies refer to by $ref to the components."""
     original = app.openapi
 
-    def openapi() -> dict:
+    def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = original()
             components = schema.setdefault("components", {}).setdefault("schemas", {})
@@ -113,7 +118,7 @@ def _register_problem_schema(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _document_cross_cutting_problems(schema: dict) -> None:
+def _document_cross_cutting_problems(schema: dict[str, Any]) -> None:
     """Document the problems any operation can answer before its route runs.
 
     Any operation answers 400 when the request holds text the boundary refuses (``Boundary``);

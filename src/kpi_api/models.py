@@ -1,6 +1,14 @@
 """Every table of every domain, so the ORM metadata is complete wherever sessions are used
 (the app imports them through its routes; the CLI and migrations import this module)."""
 
+from kpi_api.agreements.models import (
+    Agreement,
+    AgreementExplanation,
+    AgreementKpi,
+    AgreementMunicipality,
+    AgreementOrganisation,
+    AgreementVersion,
+)
 from kpi_api.auth import ApiKey
 from kpi_api.catalogue.models import (
     CodeList,
@@ -33,6 +41,12 @@ from kpi_api.submissions.models import MeasurementSeries, MeasurementVersion, Pe
 
 __all__ = [
     "AggregateRevision",
+    "Agreement",
+    "AgreementExplanation",
+    "AgreementKpi",
+    "AgreementMunicipality",
+    "AgreementOrganisation",
+    "AgreementVersion",
     "ApiKey",
     "CodeList",
     "CodeListItem",

@@ -37,6 +37,9 @@ def verdict(base: KpiDefinition, **change) -> tuple[Comparability, list[str]]:
         ({"period_types": ["month", "quarter", "year"]}, MINOR),  # months added
         ({"range": {"min": 0, "max": 1_000_000}}, MINOR),
         ({"count_max": 20_000_000}, MINOR),
+        # how progress judges a figure, not what it counts
+        ({"direction": "lower_is_better"}, MINOR),
+        ({"direction": "none"}, MINOR),
         # what counts, and the maths: the series breaks
         ({"counts": "Only people aged 18 and over."}, MAJOR),
         ({"excludes": "Nothing is excluded."}, MAJOR),
@@ -138,25 +141,26 @@ def test_a_publication_calling_a_breaking_change_minor_is_refused(client, publis
     silent = publish(client, publisher, comparability=[unexplained | {"change_note_en": "x"}])
     assert silent.json()["code"] == "change_note_required"
     assert silent.json()["errors"][0]["pointer"] == "/comparability/0/change_note_nl"
-    assert client.get("/v1/kpis/ACT-01").json()["version"] == 1  # nothing was published
+    # Nothing was published: ACT-01 is as 2027.01 left it (version 2, its direction stated).
+    assert client.get("/v1/kpis/ACT-01").json()["version"] == 2
 
     ok = publish(client, publisher, comparability=[major("ACT-01", "2027-01-01")])
     assert ok.status_code == 201, ok.text
     kpi = client.get("/v1/kpis/ACT-01").json()
     assert (kpi["version"], kpi["comparability"], kpi["effective_from"]) == (
-        2,
+        3,
         "major",
         "2027-01-01",
     )
     assert kpi["series_breaks"] == [
         {
             "effective_from": "2027-01-01",
-            "from_version": 1,
-            "to_version": 2,
+            "from_version": 2,
+            "to_version": 3,
             **NOTES,
         }
     ]
-    assert [v["comparability"] for v in kpi["versions"]] == [None, "major"]
+    assert [v["comparability"] for v in kpi["versions"]] == [None, "minor", "major"]
 
     # A next break comes after this one.
     new_version(client, publisher, "ACT-01", unit="households")
@@ -256,6 +260,45 @@ def test_the_canonical_catalogue_ships_a_break_and_a_wording_fix(client):
     }
     fields = {c["field"]: c["comparability"] for c in diff["changed"][0]["changes"]}
     assert fields["counts"] == "major" and fields["name_en"] == "minor"
+
+
+def test_the_canonical_catalogue_states_each_kpis_direction_as_a_minor_change(client):
+    diff = client.get("/v1/releases/2027.01/diff").json()
+    assert (diff["old"], diff["added"], diff["removed"], diff["unchanged"]) == (
+        "2026.12",
+        [],
+        [],
+        8,  # the KPIs without a direction keep their version
+    )
+    assert len(diff["changed"]) == 52
+    for change in diff["changed"]:
+        assert change["comparability"] == change["derived_comparability"] == "minor"
+        assert change["series_breaks"] == []
+        [field] = change["changes"]
+        assert (field["field"], field["old"], field["comparability"]) == (
+            "direction",
+            "none",
+            "minor",
+        )
+        assert field["new"] in ("higher_is_better", "lower_is_better")
+        assert "not what counts" in field["why"]
+    waiting = client.get("/v1/kpis/ACT-05").json()
+    assert (waiting["direction"], waiting["version"], waiting["release"]) == (
+        "lower_is_better",
+        2,
+        "2027.01",
+    )
+    assert waiting["comparability"] == "minor" and waiting["series_breaks"] == []
+    assert "lower is better" in waiting["change_note_en"]
+    # A published version keeps what it stated: version 1 had no direction.
+    assert client.get("/v1/kpis/ACT-05/versions/1").json()["direction"] == "none"
+    referrals = client.get("/v1/kpis/ACT-04").json()
+    assert (referrals["direction"], referrals["version"]) == ("none", 1)
+    listed = client.get("/v1/kpis", params={"limit": 100}).json()
+    assert listed["release"] == "2027.01"
+    assert {k["code"]: k["direction"] for k in listed["items"]}["IMP-ZEL-01"] == (
+        "higher_is_better"
+    )
 
 
 def test_breaks_between_two_periods_for_agreements(db):

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kpi_api.catalogue import models, service
 from kpi_api.catalogue import repository as repo
 from kpi_api.catalogue.loader import (
+    DATA_DIR,
     CatalogueFiles,
     KpiChangeEntry,
     KpiEntry,
@@ -18,7 +20,7 @@ from kpi_api.catalogue.loader import (
     load,
     read_files,
 )
-from kpi_api.catalogue.schemas import ALLOWED_AGGREGATIONS, Layer, ValueType
+from kpi_api.catalogue.schemas import ALLOWED_AGGREGATIONS, Direction, Layer, ValueType
 from tests.conftest import migrated
 
 FILES = read_files()
@@ -41,21 +43,52 @@ def snapshot(session: Session) -> dict[str, int]:
     return {t.__tablename__: session.scalar(select(func.count()).select_from(t)) for t in TABLES}
 
 
+#: KPIs that release 2027.01 gave a direction (a new version each).
+WITH_DIRECTION = {k.code for k in FILES.kpis if k.direction is not Direction.none}
 #: What every KPI of release 2026.11 is published with, by value type.
 DECIMALS = {"count": 0, "percentage": 1, "score": 2, "duration_days": 1, "amount_eur": 2}
 
 
-def test_the_files_are_releases_2026_11_and_2026_12_with_60_kpis():
-    assert [r.id for r in FILES.releases] == ["2026.11", "2026.12"]
-    assert FILES.release.id == "2026.12"
+def test_the_files_are_releases_2026_11_to_2027_01_with_60_kpis():
+    assert [r.id for r in FILES.releases] == ["2026.11", "2026.12", "2027.01"]
+    assert FILES.release.id == "2027.01"
     assert len(FILES.kpis) == 60
     first = FILES.releases[0]
     for title in (first.title_nl, first.description_nl):
         assert "precisie" in title and "grenzen" in title
     for title in (first.title_en, first.description_en):
         assert "precision" in title and "limits" in title
-    changed = {k.code: [c.comparability.value for c in k.changes] for k in FILES.kpis if k.changes}
-    assert changed == {"ACT-09": ["major"], "ACT-10": ["minor"]}
+    changed = {
+        k.code: [(c.release, c.comparability.value) for c in k.changes]
+        for k in FILES.kpis
+        if k.changes
+    }
+    assert changed.pop("ACT-09") == [("2026.12", "major")]
+    assert changed.pop("ACT-10") == [("2026.12", "minor")]
+    # 2027.01 states each KPI's direction: a minor change to every KPI that has one.
+    assert changed == {code: [("2027.01", "minor")] for code in WITH_DIRECTION}
+
+
+def test_every_kpi_states_its_direction_in_the_files():
+    """The API defaults a left-out direction to none; the canonical files state each one, and
+    2027.01 is the release that stated them (the versions before had none)."""
+    raw = yaml.safe_load((DATA_DIR / "kpis.yaml").read_text(encoding="utf-8"))["kpis"]
+    assert all("direction" in k for k in raw)
+    directions = {k.code: k.direction for k in FILES.kpis}
+    assert directions["IMP-ZEL-01"] is Direction.higher_is_better  # ZRM score improved
+    assert directions["IMP-SOC-01"] is Direction.lower_is_better  # loneliness
+    assert directions["ACT-05"] is Direction.lower_is_better  # waiting time
+    assert directions["ACT-04"] is directions["ACT-09"] is Direction.none  # referrals, contacts
+    assert len(WITH_DIRECTION) == 52
+    position = FILES.position
+    for k in FILES.kpis:
+        assert k.definition_at(position, "2026.12").direction is Direction.none, k.code
+        change = next((c for c in k.changes if c.release == "2027.01"), None)
+        if k.code in WITH_DIRECTION:
+            assert change is not None and change.before == {"direction": "none"}, k.code
+            assert change.change_note_nl.startswith("VOORSTEL") and change.change_note_en
+        else:
+            assert change is None, k.code
 
 
 def test_every_kpi_declares_its_precision_and_a_finite_bound():
@@ -103,8 +136,10 @@ def test_loading_into_an_empty_database_is_idempotent(scratch):
     try:
         with Session(engine) as session, session.begin():
             first = load(session, FILES)
-        # Release 2026.11 with every KPI, then 2026.12 with ACT-09 and ACT-10 version 2.
-        assert first.published and first.changes["kpi_versions_published"] == len(FILES.kpis) + 2
+        # Release 2026.11 with every KPI, then 2026.12 with ACT-09 and ACT-10 version 2, then
+        # 2027.01 with a new version of every KPI that has a direction.
+        published = len(FILES.kpis) + 2 + len(WITH_DIRECTION)
+        assert first.published and first.changes["kpi_versions_published"] == published
         with Session(engine) as session, session.begin():
             after_first = snapshot(session)
             second = load(session, FILES)
@@ -139,9 +174,10 @@ def test_a_changed_definition_becomes_a_new_version_in_a_new_release(db):
     ).all()
     assert [(v.version, v.status, v.unit, v.comparability) for v in versions] == [
         (1, "published", FILES.kpis[0].unit, None),
-        (2, "published", "changed unit", "major"),
+        (2, "published", FILES.kpis[0].unit, "minor"),  # 2027.01: its direction
+        (3, "published", "changed unit", "major"),
     ]
-    assert versions[1].effective_from == date(2030, 1, 1)
+    assert versions[2].effective_from == date(2030, 1, 1)
     assert not load(db, files).changed
 
 
@@ -203,10 +239,11 @@ def test_release_2026_11_adds_precision_and_limits_leaving_2024_12_as_it_was(scr
                 v.range_max = None
         with Session(engine) as session, session.begin():
             report = load(session, FILES)
-        assert report.published and report.release == "2026.12"
-        assert report.changes == {"kpi_versions_published": 62, "kpis_removed": 0}
+        assert report.published and report.release == "2027.01"
+        published = len(FILES.kpis) + 2 + len(WITH_DIRECTION)  # 2026.11, 2026.12, 2027.01
+        assert report.changes == {"kpi_versions_published": published, "kpis_removed": 0}
         with Session(engine) as session:
-            assert repo.current_release(session).id == "2026.12"
+            assert repo.current_release(session).id == "2027.01"
             old = repo.release_versions(session, "2024.12")
             new = repo.release_versions(session, "2026.11")
             assert sorted(old) == sorted(new) == sorted(k.code for k in FILES.kpis)

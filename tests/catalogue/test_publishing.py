@@ -14,6 +14,12 @@ FILES = read_files()
 RELEASE = FILES.release.id
 
 
+def latest(index: int) -> int:
+    """The version the files' newest release has of their ``index``-th KPI: one more for each
+    change a release made to it (IMP-FIN-01: 2, since 2027.01 stated its direction)."""
+    return 1 + len(FILES.kpis[index].changes)
+
+
 def new_kpi(**overrides):
     body = {
         "code": "ACT-T01",
@@ -49,6 +55,7 @@ def test_create_draft_publish_and_read(client, publisher):
     created = client.post("/v1/kpis", json=new_kpi(), headers=publisher)
     assert created.status_code == 201, created.text
     assert created.json()["status"] == "draft" and created.json()["version"] == 1
+    assert created.json()["direction"] == "none"  # left out: no desired direction
     assert created.headers["Location"] == "/v1/kpis/ACT-T01/versions/1"
     # A draft is invisible to the public, visible to the publisher.
     assert client.get("/v1/kpis/ACT-T01").status_code == 404
@@ -84,19 +91,25 @@ def test_published_versions_are_immutable(client, publisher):
 
 
 def test_new_version_edit_and_delete_draft(client, publisher):
-    code = FILES.kpis[0].code
+    code, current = FILES.kpis[0].code, latest(0)
+    new = current + 1
     draft = client.post(f"/v1/kpis/{code}/versions", json={"unit": "units"}, headers=publisher)
-    assert draft.status_code == 201 and draft.json()["version"] == 2
-    assert draft.json()["name_nl"] == FILES.kpis[0].name_nl  # copied from version 1
+    assert draft.status_code == 201 and draft.json()["version"] == new
+    assert draft.json()["name_nl"] == FILES.kpis[0].name_nl  # copied from the latest version
+    assert draft.json()["direction"] == FILES.kpis[0].direction
     second = client.post(f"/v1/kpis/{code}/versions", json={}, headers=publisher)
     assert second.status_code == 409 and second.json()["code"] == "draft_exists"
-    edited = client.patch(f"/v1/kpis/{code}/versions/2", json={"core": True}, headers=publisher)
+    edited = client.patch(f"/v1/kpis/{code}/versions/{new}", json={"core": True}, headers=publisher)
     assert edited.status_code == 200 and edited.json()["core"] is True
     assert edited.json()["unit"] == "units"
-    # The public still sees version 1 as current.
-    assert client.get(f"/v1/kpis/{code}").json()["version"] == 1
-    assert client.delete(f"/v1/kpis/{code}/versions/2", headers=publisher).status_code == 204
-    assert client.get(f"/v1/kpis/{code}/versions/2", headers=publisher).status_code == 404
+    turned = client.patch(
+        f"/v1/kpis/{code}/versions/{new}", json={"direction": "lower_is_better"}, headers=publisher
+    )
+    assert turned.status_code == 200 and turned.json()["direction"] == "lower_is_better"
+    # The public still sees the released version as current.
+    assert client.get(f"/v1/kpis/{code}").json()["version"] == current
+    assert client.delete(f"/v1/kpis/{code}/versions/{new}", headers=publisher).status_code == 204
+    assert client.get(f"/v1/kpis/{code}/versions/{new}", headers=publisher).status_code == 404
 
 
 def test_release_diff_field_by_field(client, publisher):
@@ -115,10 +128,14 @@ def test_release_diff_field_by_field(client, publisher):
     diff = client.get("/v1/releases/2099.01/diff").json()
     assert diff["old"] == RELEASE and diff["new"] == "2099.01"
     assert diff["added"] == [{"code": "ACT-T01", "version": 1}]
-    assert diff["removed"] == [{"code": removed, "version": 1}]
+    assert diff["removed"] == [{"code": removed, "version": latest(1)}]
     assert len(diff["changed"]) == 1
     change = diff["changed"][0]
-    assert (change["code"], change["old_version"], change["new_version"]) == (changed, 1, 2)
+    assert (change["code"], change["old_version"], change["new_version"]) == (
+        changed,
+        latest(0),
+        latest(0) + 1,
+    )
     assert {c["field"]: (c["old"], c["new"], c["comparability"]) for c in change["changes"]} == {
         "unit": (FILES.kpis[0].unit, "units", "major"),
         "core": (FILES.kpis[0].core, not FILES.kpis[0].core, "minor"),
@@ -127,7 +144,7 @@ def test_release_diff_field_by_field(client, publisher):
     assert [b["effective_from"] for b in change["series_breaks"]] == ["2030-01-01"]
     assert diff["unchanged"] == len(FILES.kpis) - 2
     reverse = client.get(f"/v1/releases/{RELEASE}/diff", params={"base": "2099.01"}).json()
-    assert reverse["added"] == [{"code": removed, "version": 1}]
+    assert reverse["added"] == [{"code": removed, "version": latest(1)}]
     assert reverse["removed"] == [{"code": "ACT-T01", "version": 1}]
     first = client.get(f"/v1/releases/{FILES.releases[0].id}/diff").json()
     assert first["old"] is None and len(first["added"]) == len(FILES.kpis)
@@ -196,6 +213,8 @@ def test_deprecation_with_successor(client, publisher):
         ({"decimals": 0.5}, "/decimals", "int_type"),
         ({"count_max": 0}, "/count_max", "greater_than_equal"),
         ({"count_max": 1_000_000_001}, "/count_max", "less_than_equal"),
+        ({"direction": "up"}, "/direction", "enum"),
+        ({"direction": None}, "/direction", "enum"),
     ],
 )
 def test_definition_rules_name_field_and_rule(client, publisher, overrides, pointer, code):
@@ -283,10 +302,14 @@ def test_precision_and_limits_are_stored_read_back_and_diffed(client, publisher,
     changed = client.post("/v1/kpis/ACT-T01/versions", json=patch, headers=publisher)
     assert changed.status_code == 201, changed.text
     assert (changed.json()["decimals"], changed.json()["count_max"]) == (0, 5000)
-    score = FILES.kpis[[k.value_type.value for k in FILES.kpis].index("score")].code
+    i = [k.value_type.value for k in FILES.kpis].index("score")
+    score, new = FILES.kpis[i].code, latest(i) + 1
     patched = client.post(f"/v1/kpis/{score}/versions", json={"decimals": 3}, headers=publisher)
-    assert patched.status_code == 201 and patched.json()["decimals"] == 3
-    edited = client.patch(f"/v1/kpis/{score}/versions/2", json={"decimals": 1}, headers=publisher)
+    assert patched.status_code == 201 and patched.json()["version"] == new
+    assert patched.json()["decimals"] == 3
+    edited = client.patch(
+        f"/v1/kpis/{score}/versions/{new}", json={"decimals": 1}, headers=publisher
+    )
     assert edited.status_code == 200 and edited.json()["decimals"] == 1
     assert release(client, publisher, release_id="2099.02").status_code == 201
     assert client.get("/v1/kpis/ACT-T01").json()["count_max"] == 5000

@@ -56,21 +56,34 @@ def test_one_kpi_states_its_full_definition(client):
     response = client.get(f"/v1/kpis/{expected.code}")
     assert response.status_code == 200
     body = response.json()
-    assert body["version"] == 1 and body["status"] == "published"
-    assert body["release"] == FILES.releases[0].id  # unchanged since 2026.11
-    for field in ("name_nl", "name_en", "value_type", "aggregation", "time_aggregation", "unit"):
+    # Published in 2026.11, given its direction in 2027.01 (a minor version).
+    assert body["version"] == 2 and body["status"] == "published"
+    assert body["release"] == FILES.release.id == "2027.01"
+    fields = ("name_nl", "name_en", "value_type", "aggregation", "time_aggregation", "unit")
+    for field in (*fields, "direction"):
         assert body[field] == expected.model_dump(mode="json")[field]
+    assert body["direction"] == "higher_is_better"
+    first = client.get(f"/v1/kpis/{expected.code}/versions/1").json()
     assert body["versions"] == [
         {
             "version": 1,
             "status": "published",
             "release": FILES.releases[0].id,
-            "published_at": body["published_at"],
+            "published_at": first["published_at"],
             "comparability": None,
             "effective_from": None,
-        }
+        },
+        {
+            "version": 2,
+            "status": "published",
+            "release": "2027.01",
+            "published_at": body["published_at"],
+            "comparability": "minor",
+            "effective_from": None,
+        },
     ]
-    assert body["comparability"] is None and body["series_breaks"] == []
+    assert body["comparability"] == "minor" and body["series_breaks"] == []
+    assert first["direction"] == "none"  # a published version keeps what it stated
     again = client.get(f"/v1/kpis/{expected.code}/versions/1")
     assert again.status_code == 200 and again.json()["code"] == expected.code
 

@@ -16,7 +16,17 @@ from kpi_api.db import make_engine, utcnow
 from kpi_api.web.pagination import encode_cursor
 from tests.registry.test_registry import assert_problem, bearer, make_vendor
 
-FIELDS = {"id", "name", "role", "vendor_id", "created_at", "revoked_at", "last_used_at"}
+FIELDS = {
+    "id",
+    "name",
+    "role",
+    "vendor_id",
+    "organisation",
+    "municipalities",
+    "created_at",
+    "revoked_at",
+    "last_used_at",
+}
 
 
 def all_pages(client, headers, **params) -> list[dict]:

@@ -242,7 +242,18 @@ def test_publisher_issues_a_vendor_key_shown_once(client, db, publisher):
     )
     assert response.status_code == 201, response.text
     body = response.json()
-    assert set(body) == {"id", "name", "role", "vendor_id", "created_at", "revoked_at", "key"}
+    assert set(body) == {
+        "id",
+        "name",
+        "role",
+        "vendor_id",
+        "organisation",
+        "municipalities",
+        "created_at",
+        "revoked_at",
+        "key",
+    }
+    assert body["organisation"] is None and body["municipalities"] == []
     assert body["role"] == "vendor" and body["vendor_id"] == vendor_id
     assert body["name"] == "Acme production" and body["revoked_at"] is None
     raw = body["key"]

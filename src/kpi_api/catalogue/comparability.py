@@ -6,7 +6,8 @@ before it, as national statistics do with a series break (CBS: *trendbreuk*; SDM
 flag on the observation that starts the new series):
 
 - **minor**: the series goes on. Wording and translation (names, definition text), the core
-  flag, work fields, publication precision (``decimals``), an added period type, an added
+  flag, work fields, publication precision (``decimals``), the desired direction (how an
+  agreement's progress judges a figure, not what it counts), an added period type, an added
   breakdown, the valid range or count limit (a validation bound, not what counts: a value
   inside it means what it meant; the publisher states major when the bound redefines it).
 - **major**: the series breaks. What counts (``counts``, ``excludes``, ``numerator``,
@@ -50,6 +51,7 @@ KEEPING: dict[str, str] = {
     "definition_en": "wording",
     "work_fields": "work fields",
     "decimals": "publication precision",
+    "direction": "desired direction: how progress is judged, not what counts",
 }
 
 

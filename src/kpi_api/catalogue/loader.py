@@ -27,6 +27,7 @@ from kpi_api.catalogue.schemas import (
     RELEASE_PATTERN,
     Comparability,
     ComparabilityStatement,
+    Direction,
     KpiCreate,
     KpiDefinition,
     ReleaseCreate,
@@ -88,6 +89,8 @@ class KpiEntry(KpiCreate):
     """A KPI as the newest release has it, and the changes releases made to it (oldest
     first): the definition at an earlier release is this one with later changes undone."""
 
+    # The canonical catalogue states every KPI's direction, ``none`` too (the API defaults it).
+    direction: Direction
     changes: list[KpiChangeEntry] = Field(default_factory=list)
 
     def definition(self) -> KpiDefinition:
@@ -189,7 +192,12 @@ def _sync(obj: Any, values: dict[str, Any]) -> bool:
 
 
 def _upsert(
-    session: Session, model: type, code: str, values: dict[str, Any], report: LoadReport, what: str
+    session: Session,
+    model: type[Any],
+    code: str,
+    values: dict[str, Any],
+    report: LoadReport,
+    what: str,
 ) -> Any:
     obj = session.get(model, code)
     if obj is None:

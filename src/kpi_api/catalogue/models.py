@@ -132,6 +132,9 @@ class KpiVersion(Base):
     # effective_count_max); versions published before these columns existed have NULL.
     decimals: Mapped[int | None] = mapped_column(Integer, nullable=True)
     count_max: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Which way the KPI should move for the better (vocabulary.Direction): how an agreement's
+    # progress judges its figures. Versions published before it existed have 'none'.
+    direction: Mapped[str] = mapped_column(String(20), default="none")
     # Comparability with the previous published version (catalogue.comparability): NULL for a
     # first version and for drafts; ``major`` breaks the series from ``effective_from`` (1 Jan).
     comparability: Mapped[str | None] = mapped_column(String(5), nullable=True)

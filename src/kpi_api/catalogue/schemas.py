@@ -20,33 +20,16 @@ from pydantic_core import PydanticCustomError
 from kpi_api.catalogue.models import KpiVersion
 from kpi_api.strict import IsoDate, StrictModel
 
+# Re-exported: the vocabulary is defined in the core; these are the API's strings.
+from kpi_api.vocabulary import Aggregation as Aggregation
+from kpi_api.vocabulary import Direction as Direction
+from kpi_api.vocabulary import Layer as Layer
+from kpi_api.vocabulary import PeriodType as PeriodType
+from kpi_api.vocabulary import TimeAggregation as TimeAggregation
+from kpi_api.vocabulary import ValueType as ValueType
+
 CODE_PATTERN = r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$"
 RELEASE_PATTERN = r"^[0-9]{4}\.[0-9]{2}(\.[0-9]{1,3})?$"
-
-
-class Layer(enum.StrEnum):
-    impact = "impact"
-    activity = "activity"
-    quality = "quality"
-
-
-class ValueType(enum.StrEnum):
-    count = "count"
-    percentage = "percentage"
-    score = "score"
-    duration_days = "duration_days"
-    amount_eur = "amount_eur"
-
-
-class Aggregation(enum.StrEnum):
-    sum = "sum"
-    ratio_of_sums = "ratio_of_sums"
-    weighted_mean = "weighted_mean"
-
-
-class TimeAggregation(enum.StrEnum):
-    sum = "sum"
-    last = "last"
 
 
 class Comparability(enum.StrEnum):
@@ -54,12 +37,6 @@ class Comparability(enum.StrEnum):
 
     minor = "minor"
     major = "major"
-
-
-class PeriodType(enum.StrEnum):
-    month = "month"
-    quarter = "quarter"
-    year = "year"
 
 
 #: How each value type may combine across organisations; the first is the canonical one.
@@ -158,6 +135,13 @@ class KpiDefinition(Strict):
         "(persons, trajectories, ...): a count KPI's value, a percentage's numerator and "
         f"denominator, a mean's n. Null: {DEFAULT_COUNT_MAX:,}.",
     )
+    direction: Direction = Field(
+        default=Direction.none,
+        description="Which way the KPI should move for the better, as an agreement's progress "
+        "judges it: `higher_is_better`, `lower_is_better`, or `none` when neither way is "
+        "better in itself (referrals, contacts: more can mean more need as well as better "
+        "reach). Left out: `none`.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -246,6 +230,7 @@ class KpiDefinition(Strict):
             work_fields=list(v.work_fields),
             decimals=v.decimals,
             count_max=v.count_max,
+            direction=Direction(v.direction),
         )
 
     def columns(self) -> dict[str, Any]:
@@ -292,6 +277,9 @@ class KpiDefinitionPatch(Strict):
         ge=1,
         le=COUNT_MAX_LIMIT,
         description="Largest count one measurement may carry; null: the default.",
+    )
+    direction: Direction | None = Field(
+        default=None, description="Which way the KPI should move for the better."
     )
 
 
@@ -381,12 +369,12 @@ class KpiRead(KpiDefinition):
     )
     change_note_nl: str = Field(default="", description="What changed in this version, and why.")
     change_note_en: str = ""
-    decimals: int = Field(  # type: ignore[assignment]
+    decimals: int = Field(
         description="Decimals the published figure is rounded to (the declared value, else the "
         "value type's default): of the percentage for percentage KPIs, of the mean for scores "
         "and durations (days), of the euro amount for amounts (2); counts 0."
     )
-    count_max: int = Field(  # type: ignore[assignment]
+    count_max: int = Field(
         description="Largest count one measurement may carry, in the KPI's counting unit: a count "
         "KPI's value (also bounded by `range.max`), a percentage's numerator and denominator, a "
         "mean's n. Amounts (euros) and durations (days) are bounded by `range.max`."

@@ -23,6 +23,15 @@ class Vendor(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Set for an organisation's own registration: the "vendor" through which an organisation
+    #: key submits its own measurements (authorised for that organisation only).
+    organisation_id: Mapped[str | None] = mapped_column(
+        String(36),
+        ForeignKey("organisation.id"),
+        nullable=True,
+        unique=True,
+        index=True,
+    )
 
 
 class Organisation(Base):

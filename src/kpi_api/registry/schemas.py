@@ -65,13 +65,33 @@ class ApiKeyCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
     role: Role
     vendor_id: str | None = Field(default=None, max_length=36)
+    organisation: str | None = Field(
+        default=None,
+        pattern=ORG_CODE_PATTERN,
+        description="Role organisation: the organisation the key acts for (its code).",
+    )
+    municipalities: list[MunicipalityCode] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=50,
+        description="Role municipality: the municipalities the key speaks for (CBS codes).",
+    )
 
 
 class ApiKeyBase(BaseModel):
     id: str = Field(description="Identifier of the key (revoke with DELETE /v1/api-keys/{id}).")
     name: str
     role: Role
-    vendor_id: str | None = Field(description="The vendor a vendor key acts for; else null.")
+    vendor_id: str | None = Field(
+        description="The vendor a vendor key acts for (an organisation key: the organisation's "
+        "own registration, through which it submits); else null."
+    )
+    organisation: str | None = Field(
+        default=None, description="An organisation key's organisation (code); else null."
+    )
+    municipalities: list[str] = Field(
+        default_factory=list, description="A municipality key's municipalities; else empty."
+    )
     created_at: datetime
     revoked_at: datetime | None = Field(description="When it was revoked; null while it works.")
 

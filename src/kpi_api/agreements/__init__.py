@@ -1,0 +1,1 @@
+"""Agreements between organisations and municipalities: targets, progress, interpretation."""
