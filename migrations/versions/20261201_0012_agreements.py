@@ -78,6 +78,7 @@ def upgrade() -> None:
         sa.Column("created_at", kpi_api.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("created_by", sa.String(length=200), nullable=False),
         sa.Column("created_by_role", sa.String(length=20), nullable=False),
+        sa.Column("created_by_party", kpi_api.db.JSONType, nullable=False),
         sa.ForeignKeyConstraint(
             ["agreement_id"],
             ["agreement.id"],

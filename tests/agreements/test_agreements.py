@@ -114,6 +114,8 @@ def test_versions_history_and_immutability(client, keys):
     assert signed.status_code == 200, signed.text
     assert (signed.json()["version"], signed.json()["status"]) == (3, "active")
     assert signed.json()["version_created_by"]["role"] == "organisation"
+    # Who signed says whom it spoke for: the organisation's code (the publisher speaks for none).
+    assert signed.json()["version_created_by"]["party"] == ["ORG-A"]
     # A signed-off version never changes: no edit, no going back.
     refused = client.put(url, json=body(), headers=keys.org_a)
     assert refused.status_code == 409 and refused.json()["code"] == "agreement_active"
@@ -123,6 +125,7 @@ def test_versions_history_and_immutability(client, keys):
     assert draft.status_code == 422
     ended = client.post(f"{url}/status", json={"status": "ended"}, headers=keys.publisher)
     assert ended.status_code == 200 and ended.json()["version"] == 4
+    assert ended.json()["version_created_by"]["party"] == []
     assert client.put(url, json=body(), headers=keys.org_a).json()["code"] == "agreement_ended"
     history = client.get(f"{url}/versions", headers=keys.amsterdam).json()["items"]
     assert [(v["version"], v["status"]) for v in history] == [

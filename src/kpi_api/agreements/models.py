@@ -59,6 +59,8 @@ class AgreementVersion(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(200))
     created_by_role: Mapped[str] = mapped_column(String(20))
+    #: The party the author spoke for: organisation codes, or municipality codes (publisher: none).
+    created_by_party: Mapped[list[str]] = mapped_column(JSONType, default=list)
 
     organisations: Mapped[list[AgreementOrganisation]] = relationship(
         cascade="all, delete-orphan", lazy="selectin"

@@ -100,6 +100,13 @@ LABELS: dict[str, dict[str, str]] = {
         "missing": "ontbreekt",
         "disclaimer": "Let op",
         "method": "Methode",
+        "method_name": "de voortgangsmaat van Statistics Canada, zoals Open SDG die berekent "
+        "(samengestelde jaarlijkse groei; lineaire verandering waar de beginwaarde nul is of "
+        "de waarden van teken wisselen)",
+        "role_organisation": "organisatie",
+        "role_municipality": "gemeente",
+        "role_vendor": "leverancier",
+        "role_publisher": "uitgever",
         "generated": "Gemaakt op",
         "live": "Cijfers van de partijen zelf, zoals de gegevens nu staan (niet gepubliceerd).",
         "entered": "ingevoerd",
@@ -143,6 +150,12 @@ LABELS: dict[str, dict[str, str]] = {
         "missing": "missing",
         "disclaimer": "Please note",
         "method": "Method",
+        "method_name": "Statistics Canada's progress measure, as Open SDG computes it (compound "
+        "annual growth; linear change where the baseline is zero or values change sign)",
+        "role_organisation": "organisation",
+        "role_municipality": "municipality",
+        "role_vendor": "vendor",
+        "role_publisher": "publisher",
         "generated": "Generated on",
         "live": "The parties' own figures, as the data stand now (not published).",
         "entered": "entered",

@@ -156,7 +156,7 @@ class AgreementIn(Strict):
 
 
 class StatusChange(Strict):
-    status: Literal[Status.active, Status.ended] = Field(
+    status: Literal["active", "ended"] = Field(
         description="`active`: sign off the current draft; `ended`: end an active agreement."
     )
     note: str = Field(default="", max_length=2000)

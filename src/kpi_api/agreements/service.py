@@ -390,13 +390,17 @@ def _current(session: Session, agreement: Agreement) -> AgreementVersion:
     return found
 
 
-def _party_of(
-    principal: Principal, agreement_munis: Iterable[str], org_codes: list[str]
-) -> list[str]:
-    """The party a key speaks for in an agreement (for an explanation's author)."""
+def _speaks_for(session: Session, principal: Principal, parties: _Parties) -> list[str]:
+    """The party a key speaks for in an agreement, as the codes of its organisations or
+    municipalities there (empty for the publisher): the author of a version or explanation."""
     if principal.role is Role.municipality:
-        return sorted(set(principal.municipalities) & set(agreement_munis))
-    return org_codes
+        return sorted(set(principal.municipalities) & set(parties.municipalities))
+    if principal.role is Role.vendor and principal.vendor_id is not None:
+        mine = repo.vendor_organisations(session, principal.vendor_id)
+        return sorted(o.code for o in parties.orgs.values() if o.id in mine)
+    if principal.role is Role.organisation:
+        return sorted(o.code for o in parties.orgs.values() if o.id == principal.organisation_id)
+    return []
 
 
 # --- validating an agreement ---------------------------------------------------------------------
@@ -720,7 +724,9 @@ def _read(
         change_note=v.change_note,
         created_at=agreement.created_at,
         version_created_at=v.created_at,
-        version_created_by=Author(name=v.created_by, role=v.created_by_role, party=[]),
+        version_created_by=Author(
+            name=v.created_by, role=v.created_by_role, party=list(v.created_by_party or [])
+        ),
     )
 
 
@@ -843,6 +849,7 @@ def _add_version(
     v.organisations = [AgreementOrganisation(organisation_id=o) for o in sorted(set(org_ids))]
     v.municipalities = [AgreementMunicipality(municipality_code=m) for m in sorted(set(munis))]
     v.kpis = kpis
+    v.created_by_party = _speaks_for(session, principal, _parties(session, v))
     session.add(v)
     agreement.current_version = v.version
     agreement.status = status.value
@@ -1324,14 +1331,6 @@ def add_explanation(
     if period.code not in monitored:
         errors.add("/period", "period_not_monitored", value=data.period)
         errors.raise_if_any(EXPLANATION_INVALID)
-    parties = _parties(session, v)
-    if principal.role is Role.vendor and principal.vendor_id is not None:
-        mine = repo.vendor_organisations(session, principal.vendor_id)
-        codes = sorted(o.code for o in parties.orgs.values() if o.id in mine)
-    elif principal.role is Role.organisation:
-        codes = sorted(o.code for o in parties.orgs.values() if o.id == principal.organisation_id)
-    else:
-        codes = []
     row = AgreementExplanation(
         agreement_id=agreement.id,
         kpi_code=data.kpi,
@@ -1341,7 +1340,7 @@ def add_explanation(
         author_name=principal.name,
         author_role=principal.role.value,
         author_key_id=principal.key_id,
-        author_party=_party_of(principal, parties.municipalities, codes),
+        author_party=_speaks_for(session, principal, _parties(session, v)),
         created_at=utcnow(),
     )
     session.add(row)
