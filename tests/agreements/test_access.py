@@ -232,3 +232,81 @@ def test_keys_of_the_new_roles_are_checked(client, keys):
     }
     orgs = client.get("/v1/api-keys", params={"role": "organisation"}, headers=keys.publisher)
     assert {k["organisation"] for k in orgs.json()["items"]} == {"ORG-A", "ORG-B"}
+
+
+def test_the_parties_figures_reach_no_one_else(client, keys):
+    """An attacker's routes to an organisation's unsuppressed figures, each closed: drafting
+    an agreement about it (the publisher), reading a draft's baseline or history (the
+    municipality), or reading a draft of several organisations as one of them."""
+    reach(client, keys.world, {"2024-Q4": 100, "2025-Q1": 104})
+    from_data = {"period": "2024-Q4", "from_data": True}
+    kpis = [{**body()["kpis"][0], "baseline": from_data}]
+    # The publisher may draft for anyone but sees no figure, and cannot share them by signing.
+    draft = created(client, keys.publisher, kpis=kpis)
+    assert draft["kpis"][0]["baseline"] == {"period": "2024-Q4", "value": None, "source": "data"}
+    url = f"/v1/agreements/{draft['id']}"
+    for path in ("progress", "report"):
+        refused = client.get(f"{url}/{path}", headers=keys.publisher)
+        assert refused.status_code == 403 and refused.json()["code"] == "figures_parties_only"
+    signing = client.post(f"{url}/status", json={"status": "active"}, headers=keys.publisher)
+    assert signing.status_code == 403 and signing.json()["code"] == "sign_off_by_organisation"
+    # The municipality reads the draft's text, never its figure, in no version.
+    assert client.get(url, headers=keys.amsterdam).json()["kpis"][0]["baseline"]["value"] is None
+    history = client.get(f"{url}/versions", headers=keys.amsterdam).json()["items"]
+    assert [v["kpis"][0]["baseline"]["value"] for v in history] == [None]
+    # The organisation sees its own figure, and signing off shares it with the municipality.
+    assert client.get(url, headers=keys.org_a).json()["kpis"][0]["baseline"]["value"] == 100
+    assert client.get(f"{url}/progress", headers=keys.org_a).status_code == 200
+    assert client.post(f"{url}/status", json={"status": "active"}, headers=keys.org_a).is_success
+    signed = client.get(url, headers=keys.amsterdam).json()
+    assert signed["kpis"][0]["baseline"]["value"] == 100
+    assert (
+        client.get(f"/v1/agreements/{draft['id']}/versions/1", headers=keys.amsterdam).json()[
+            "kpis"
+        ][0]["baseline"]["value"]
+        is None
+    )  # the draft version stays the organisation's
+    assert client.get(f"{url}/progress", headers=keys.publisher).status_code == 403
+    # A draft of two organisations: neither alone (nor a vendor of one) sees their sum.
+    shared = created(client, keys.publisher, organisations=["ORG-A", "ORG-B"], kpis=kpis)
+    for headers in (keys.org_a, keys.vendor_a, keys.org_b):
+        response = client.get(f"/v1/agreements/{shared['id']}/progress", headers=headers)
+        assert response.status_code == 409 and response.json()["code"] == "agreement_draft"
+        baseline = client.get(f"/v1/agreements/{shared['id']}", headers=headers).json()
+        assert baseline["kpis"][0]["baseline"]["value"] is None
+
+
+def test_a_municipality_cannot_subtract_its_agreements_from_a_figure(client, keys, db):
+    """The attack: a municipality knows, from its signed-off agreements, the figures of two of
+    the three organisations in its area; the area's figure minus those two would be the third's.
+    Signing off makes the municipality one more intruder that disclosure control protects
+    against (like a vendor that knows its own organisations), so the figure is suppressed."""
+    from tests.submissions.conftest import _party
+
+    third = _party(db, "Vendor C", "ORG-C", ["GM0363"])
+    db.commit()
+    for party, value in ((keys.world.a, 40), (keys.world.b, 45), (third, 50)):
+        rows = [
+            row(
+                period="2025-Q1",
+                value=value,
+                organisation=party.organisation,
+                record_id=f"c-{party.organisation}",
+            )
+        ]
+        assert submit(client, party, rows).status_code == 201
+
+    def cell() -> dict[str, Any]:
+        answer = client.get(
+            "/v1/aggregates/ACT-01",
+            params={"level": "municipality", "area": "GM0363", "from": "2025-Q1", "to": "2025-Q1"},
+            headers=keys.publisher | {"Cache-Control": "no-cache"},
+        )
+        assert answer.status_code == 200, answer.text
+        return next(c for c in answer.json()["cells"] if not c.get("dimension"))
+
+    assert cell()["value"] == 135  # three organisations, none known to anyone but itself
+    for org, headers in (("ORG-A", keys.org_a), ("ORG-B", keys.org_b)):
+        active(client, headers, organisations=[org])
+    hidden = cell()
+    assert hidden["value"] is None and hidden["suppressed"], hidden

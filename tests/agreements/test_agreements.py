@@ -237,7 +237,7 @@ def test_progress_against_the_target_and_a_correction_changes_the_status(client,
     assert q2["value"] == 104 and q2["assessment"]["status"] == "limited_progress"
     assert kpi["latest"]["status"] == "limited_progress"
     reach(client, keys.world, {"2025-Q2": 95})
-    kpi = client.get(url, headers=keys.publisher).json()["kpis"][0]
+    kpi = client.get(url, headers=keys.amsterdam).json()["kpis"][0]
     assert kpi["latest"]["status"] == "moving_away"
     reach(client, keys.world, {"2025-Q3": 125})
     kpi = client.get(url, headers=keys.vendor_a).json()["kpis"][0]

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from kpi_api.agreements.models import Agreement, AgreementMunicipality, AgreementOrganisation
 from kpi_api.disaggregation import dimension_keys
 from kpi_api.reference.models import Municipality
 from kpi_api.registry.models import VendorOrganisation
@@ -198,3 +199,27 @@ def latest_change(
         stmt = stmt.where(V.c.created_at <= as_of)
     latest: datetime | None = session.scalar(stmt.where(*_scope(vendor_id)))
     return latest
+
+
+def agreement_parties(session: Session) -> dict[str, set[str]]:
+    """The municipalities that see each organisation's own figures through a signed-off
+    agreement (active or ended), as ``"municipality:<code>"`` by organisation id."""
+    stmt = (
+        select(AgreementOrganisation.organisation_id, AgreementMunicipality.municipality_code)
+        .join(Agreement, Agreement.id == AgreementOrganisation.agreement_id)
+        .join(
+            AgreementMunicipality,
+            and_(
+                AgreementMunicipality.agreement_id == Agreement.id,
+                AgreementMunicipality.version == Agreement.current_version,
+            ),
+        )
+        .where(
+            AgreementOrganisation.version == Agreement.current_version,
+            Agreement.status.in_(["active", "ended"]),
+        )
+    )
+    out: dict[str, set[str]] = {}
+    for org, municipality in session.execute(stmt):
+        out.setdefault(org, set()).add(f"municipality:{municipality}")
+    return out

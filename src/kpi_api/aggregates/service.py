@@ -134,6 +134,17 @@ class Params:
     definition: int | None = None  # a KPI version: figures under its definition, every period
 
 
+def knowers_of(session: Session) -> dict[str, set[str]]:
+    """Who knows each organisation's own figures, by organisation id: the vendors that submit
+    for it (vendor ids) and the municipalities of its signed-off agreements
+    (``"municipality:<code>"``). Disclosure control treats each as one intruder that knows all
+    the organisations it knows, so that no figure gives away the rest by subtraction."""
+    out = registry.vendors_of(session)
+    for org, parties in repo.agreement_parties(session).items():
+        out.setdefault(org, set()).update(parties)
+    return out
+
+
 def thresholds(settings: Settings) -> disclosure.Thresholds:
     """The disclosure thresholds in force (``KPI_API_AGGREGATE_*``)."""
     return disclosure.Thresholds(
@@ -436,7 +447,7 @@ def compute(
     residuals = linked.residuals(contributions, types=types, stock=stock)
     cells = linked.build([*contributions, *residuals], places)
     relations = linked.relations(cells, places, types=types, stock=stock)
-    vendors_of = {} if vendor_id is not None else registry.vendors_of(session)
+    vendors_of = {} if vendor_id is not None else knowers_of(session)
     disclosure.primary(
         cells,
         aggregation=spec.aggregation,

@@ -27,6 +27,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
+from kpi_api import freshness
 from kpi_api.aggregates import service as aggregates
 from kpi_api.agreements import progress as method
 from kpi_api.agreements import repository as repo
@@ -107,6 +108,20 @@ AGREEMENT_DRAFT = Message(
     "agreement_draft",
     "Agreement {agreement} is a draft: its figures are shared once it is signed off.",
     "Afspraak {agreement} is een concept: de cijfers worden gedeeld zodra zij is vastgesteld.",
+)
+FIGURES_PARTIES_ONLY = Message(
+    "figures_parties_only",
+    "The figures of agreement {agreement} are its parties' own: only the organisations (or "
+    "their vendors) and, once signed off, the municipalities see them.",
+    "De cijfers van afspraak {agreement} zijn van de partijen zelf: alleen de organisaties (of "
+    "hun leveranciers) en, na vaststelling, de gemeenten zien ze.",
+)
+SIGN_OFF_BY_ORGANISATION = Message(
+    "sign_off_by_organisation",
+    "Agreement {agreement} is signed off by its organisation side (the organisation, or a vendor "
+    "acting for every organisation in it): signing off shares their figures.",
+    "Afspraak {agreement} wordt vastgesteld door de kant van de organisatie (de organisatie, of "
+    "een leverancier die voor alle organisaties erin optreedt): vaststellen deelt hun cijfers.",
 )
 STATUS_TRANSITION = Message(
     "status_transition_invalid",
@@ -679,12 +694,15 @@ def _number(x: float | None) -> float | int | None:
     return int(x) if x == int(x) else x
 
 
-def _kpi_read(k: AgreementKpi, detail: KpiRead) -> AgreedKpiRead:
+def _kpi_read(k: AgreementKpi, detail: KpiRead, *, shared: bool = True) -> AgreedKpiRead:
+    """An agreed KPI as read; a baseline taken from the data shows its value only to a reader
+    who sees the parties' figures (``shared``), else it reads ``null``."""
     baseline = None
     if k.baseline_period is not None:
+        hidden = not shared and k.baseline_source == Source.data.value
         baseline = BaselineRead(
             period=k.baseline_period,
-            value=_number(k.baseline_value),
+            value=None if hidden else _number(k.baseline_value),
             source=Source(k.baseline_source) if k.baseline_source else None,
         )
     target = None
@@ -707,9 +725,14 @@ def _kpi_read(k: AgreementKpi, detail: KpiRead) -> AgreedKpiRead:
 
 
 def _read(
-    session: Session, agreement: Agreement, v: AgreementVersion, kpis: _Kpis
+    session: Session,
+    agreement: Agreement,
+    v: AgreementVersion,
+    kpis: _Kpis,
+    principal: Principal,
 ) -> AgreementRead:
     orgs = repo.organisations_by_id(session, [o.organisation_id for o in v.organisations])
+    shared = _shares_figures(session, principal, v)
     return AgreementRead(
         id=agreement.id,
         version=v.version,
@@ -720,7 +743,7 @@ def _read(
         municipalities=[m.municipality_code for m in v.municipalities],
         term=Term.model_construct(start=v.term_start, end=v.term_end),
         kpi_set=v.kpi_set_code,
-        kpis=[_kpi_read(k, kpis.of(k)) for k in v.kpis],
+        kpis=[_kpi_read(k, kpis.of(k), shared=shared) for k in v.kpis],
         change_note=v.change_note,
         created_at=agreement.created_at,
         version_created_at=v.created_at,
@@ -734,7 +757,7 @@ def get(session: Session, *, agreement_id: str, principal: Principal) -> Agreeme
     """The current version of an agreement the principal may read. Raises NotFound (404
     ``agreement_not_found``, also for one it may not read)."""
     agreement = _readable(session, principal, agreement_id)
-    return _read(session, agreement, _current(session, agreement), _Kpis(session))
+    return _read(session, agreement, _current(session, agreement), _Kpis(session), principal)
 
 
 def get_version(
@@ -748,7 +771,7 @@ def get_version(
         raise NotFound(
             AGREEMENT_VERSION_NOT_FOUND, params={"agreement": agreement_id, "version": version}
         )
-    return _read(session, agreement, found, _Kpis(session))
+    return _read(session, agreement, found, _Kpis(session), principal)
 
 
 def versions(session: Session, *, agreement_id: str, principal: Principal) -> AgreementVersions:
@@ -757,7 +780,10 @@ def versions(session: Session, *, agreement_id: str, principal: Principal) -> Ag
     agreement = _readable(session, principal, agreement_id)
     kpis = _Kpis(session)
     return AgreementVersions(
-        items=[_read(session, agreement, v, kpis) for v in repo.versions(session, agreement_id)]
+        items=[
+            _read(session, agreement, v, kpis, principal)
+            for v in repo.versions(session, agreement_id)
+        ]
     )
 
 
@@ -793,7 +819,8 @@ def listing(
     rows_page, next_cursor = page(rows, limit, "agreements", lambda a: a.id)
     kpis = _Kpis(session)
     return AgreementPage(
-        items=[_read(session, a, _current(session, a), kpis) for a in rows_page], next=next_cursor
+        items=[_read(session, a, _current(session, a), kpis, principal) for a in rows_page],
+        next=next_cursor,
     )
 
 
@@ -895,7 +922,7 @@ def create(
         principal=principal,
         note=data.change_note,
     )
-    return _read(session, agreement, v, _Kpis(session))
+    return _read(session, agreement, v, _Kpis(session), principal)
 
 
 def _refuse_change(agreement: Agreement) -> None:
@@ -939,7 +966,7 @@ def replace(
         principal=principal,
         note=data.change_note,
     )
-    return _read(session, agreement, v, _Kpis(session))
+    return _read(session, agreement, v, _Kpis(session), principal)
 
 
 def _complete(session: Session, v: AgreementVersion, kpis: _Kpis) -> None:
@@ -970,7 +997,9 @@ def change_status(
     taken again now) or end an active agreement (``ended``).
 
     Raises NotFound (404 ``agreement_not_found``), Forbidden (403 ``agreement_not_writable``),
-    KpiApiError (412 ``version_mismatch``), Conflict (409 ``status_transition_invalid``) and
+    Forbidden (403 ``sign_off_by_organisation``: the publisher, or a vendor not acting for every
+    organisation, signing off), KpiApiError (412 ``version_mismatch``), Conflict (409
+    ``status_transition_invalid``) and
     Unprocessable (422 ``agreement_incomplete``: a KPI without goal, baseline or, with a desired
     direction, target; ``agreement_invalid``: a baseline to take from data that has none).
     """
@@ -985,7 +1014,12 @@ def change_status(
     base = _current(session, agreement)
     kpis = _Kpis(session)
     if requested is Status.active:
+        if not _acts_for_all(session, principal, base):
+            raise Forbidden(SIGN_OFF_BY_ORGANISATION, params={"agreement": agreement.id})
         _complete(session, base, kpis)
+        # Its municipalities now know these organisations' figures: every live figure is
+        # protected against them from here on (aggregates.knowers_of), so none stays cached.
+        freshness.bump_all_revisions(session)
     v = _add_version(
         session,
         agreement,
@@ -1006,7 +1040,7 @@ def change_status(
         )
         errors.raise_if_any()
         session.flush()
-    return _read(session, agreement, v, kpis)
+    return _read(session, agreement, v, kpis, principal)
 
 
 # --- monitoring periods, figures and progress ----------------------------------------------------
@@ -1235,10 +1269,35 @@ def _kpi_progress(
     )
 
 
-def _figures_shared(agreement: Agreement, principal: Principal) -> None:
-    """A municipality sees the figures once the organisation side has signed off."""
-    if principal.role is Role.municipality and agreement.status == Status.draft:
-        raise Conflict(AGREEMENT_DRAFT, params={"agreement": agreement.id})
+def _acts_for_all(session: Session, principal: Principal, v: AgreementVersion) -> bool:
+    """True when the key speaks for every organisation of a version: the organisation itself
+    (its only one), or a vendor authorised for each."""
+    ids = {o.organisation_id for o in v.organisations}
+    if principal.role is Role.organisation:
+        return ids == {principal.organisation_id}
+    if principal.role is Role.vendor and principal.vendor_id is not None:
+        return ids <= repo.vendor_organisations(session, principal.vendor_id)
+    return False
+
+
+def _shares_figures(session: Session, principal: Principal, v: AgreementVersion) -> bool:
+    """Whether a reader of a version sees the parties' own (unsuppressed) figures in it: the
+    organisation side always (a key acting for every organisation of it), every party once the
+    organisation side has signed it off; the publisher and analysts never."""
+    if principal.role is Role.publisher or principal.role is Role.analyst:
+        return False
+    return v.status != Status.draft or _acts_for_all(session, principal, v)
+
+
+def _figures_shared(session: Session, agreement: Agreement, principal: Principal) -> None:
+    """Raise unless the key sees the agreement's figures (see ``_shares_figures``): Forbidden
+    (403 ``figures_parties_only``) for the publisher, Conflict (409 ``agreement_draft``) for a
+    party before sign-off."""
+    if _shares_figures(session, principal, _current(session, agreement)):
+        return
+    if principal.role is Role.publisher:
+        raise Forbidden(FIGURES_PARTIES_ONLY, params={"agreement": agreement.id})
+    raise Conflict(AGREEMENT_DRAFT, params={"agreement": agreement.id})
 
 
 def progress(
@@ -1253,7 +1312,7 @@ def progress(
     a draft, Conflict (409 ``agreement_draft``).
     """
     agreement = _readable(session, principal, agreement_id)
-    _figures_shared(agreement, principal)
+    _figures_shared(session, agreement, principal)
     today = today or date.today()
     v = _current(session, agreement)
     parties = _parties(session, v)
@@ -1461,7 +1520,8 @@ def completeness(
         organisation_id = found.id
     if agreement_id is not None:
         agreements: Sequence[Agreement] = [_readable(session, principal, agreement_id)]
-        _figures_shared(agreements[0], principal)
+        if principal.role is not Role.publisher:  # which data are missing: no figures
+            _figures_shared(session, agreements[0], principal)
     else:
         agreements = repo.due_agreements(session, principal)
     items = [

@@ -42,7 +42,6 @@ from kpi_api.publication.schemas import (
     FigureReleaseRead,
     ReleaseStatus,
 )
-from kpi_api.registry import service as registry
 from kpi_api.statistics import disclosure, linked
 from kpi_api.submissions import service as submissions
 from kpi_api.vocabulary import Level, PeriodType, TimeAggregation
@@ -217,7 +216,7 @@ def release(
     session.add(row)
     session.flush()
     places = aggregates.geography(session).places
-    vendors_of = registry.vendors_of(session)
+    vendors_of = aggregates.knowers_of(session)
     released = 0
     for d, all_defs in defs:
         spec, split = d.spec, len(all_defs) > 1
