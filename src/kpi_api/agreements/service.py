@@ -433,6 +433,19 @@ class _Errors:
             )
         )
 
+    def period_of(self, pointer: str, code: str, rhythm: PeriodType) -> Period:
+        """The period ``code`` names; ``period_type_mismatch`` unless it is of the rhythm."""
+        period = parse_period(code)
+        if period.type != rhythm:
+            self.add(pointer, "period_type_mismatch", value=code, rhythm=rhythm.value)
+        return period
+
+    def check_range(self, pointer: str, value: float | int, detail: KpiRead) -> None:
+        """``value_out_of_range`` unless ``value`` lies within the KPI's range."""
+        if not _in_range(value, detail):
+            low, high = _range_text(detail)
+            self.add(pointer, "value_out_of_range", value=value, low=low, high=high)
+
     def raise_if_any(self, message: Message = AGREEMENT_INVALID) -> None:
         if self.items:
             raise Unprocessable(message, errors=self.items[:200])
@@ -595,24 +608,9 @@ def _validate(
         )
         baseline = target = None
         if item.baseline is not None:
-            baseline = parse_period(item.baseline.period)
-            if baseline.type != rhythm:
-                errors.add(
-                    f"{at}/baseline/period",
-                    "period_type_mismatch",
-                    value=item.baseline.period,
-                    rhythm=rhythm.value,
-                )
+            baseline = errors.period_of(f"{at}/baseline/period", item.baseline.period, rhythm)
             if item.baseline.value is not None:
-                if not _in_range(item.baseline.value, detail):
-                    low, high = _range_text(detail)
-                    errors.add(
-                        f"{at}/baseline/value",
-                        "value_out_of_range",
-                        value=item.baseline.value,
-                        low=low,
-                        high=high,
-                    )
+                errors.check_range(f"{at}/baseline/value", item.baseline.value, detail)
                 row.baseline_value = float(item.baseline.value)
                 row.baseline_source = Source.entered.value
             row.baseline_period = baseline.code
@@ -621,27 +619,12 @@ def _validate(
                 if baseline.end >= today:
                     errors.add(f"{at}/baseline/period", "baseline_not_ended", value=baseline.code)
         if item.target is not None:
-            target = parse_period(item.target.period)
-            if target.type != rhythm:
-                errors.add(
-                    f"{at}/target/period",
-                    "period_type_mismatch",
-                    value=item.target.period,
-                    rhythm=rhythm.value,
-                )
+            target = errors.period_of(f"{at}/target/period", item.target.period, rhythm)
             if baseline is not None and target.start <= baseline.start:
                 errors.add(f"{at}/target/period", "target_not_after_baseline", value=target.code)
             if target.start > term.end or target.end < term.start:
                 errors.add(f"{at}/target/period", "target_outside_term", value=target.code)
-            if not _in_range(item.target.value, detail):
-                low, high = _range_text(detail)
-                errors.add(
-                    f"{at}/target/value",
-                    "value_out_of_range",
-                    value=item.target.value,
-                    low=low,
-                    high=high,
-                )
+            errors.check_range(f"{at}/target/value", item.target.value, detail)
             row.target_period = target.code
             row.target_value = float(item.target.value)
         rows.append(row)
